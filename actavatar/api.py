@@ -1,0 +1,194 @@
+"""The Python API: one call from a portrait, a speech clip and a phase plan to a video and its report.
+
+    from actavatar import generate
+    result = generate("portrait.png", "speech.wav", "plan.phases.json", out="clip.mp4", report="clip.json")
+
+Models load lazily on first call and are reused (thread-safe); every request gets its own scheduler and state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, load_audio
+from .errors import InputError
+from .phases import PhasePlan, as_plan
+
+ProgressFn = Callable[[str, int, int], None]
+
+_PIPELINES: dict[str, object] = {}
+_PIPELINE_LOCK = threading.Lock()
+
+
+def get_pipeline(checkpoint: str | Path | None = None):
+    """The process-wide motion pipeline for ``checkpoint`` (default: ``ACTAVATAR_CHECKPOINT`` or the shipped one)."""
+    from .pipelines.motion import DEFAULT_CHECKPOINT, ActAvatarMotionPipeline
+
+    path = Path(checkpoint or os.environ.get("ACTAVATAR_CHECKPOINT") or DEFAULT_CHECKPOINT).resolve()
+    key = str(path)
+    with _PIPELINE_LOCK:
+        if key not in _PIPELINES:
+            pipe = ActAvatarMotionPipeline.from_checkpoint(path)
+            pipe.set_progress_bar_config(disable=True)
+            _PIPELINES[key] = pipe
+        return _PIPELINES[key]
+
+
+@dataclass
+class GenerationResult:
+    video_path: Path | None
+    report: dict
+    motion: np.ndarray  # (T, MOTION_DIM)
+
+
+def write_json_atomic(path: str | Path, data: Mapping) -> Path:
+    """Write JSON to a temp file in the same folder, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _check_options(fps: float, size: int, steps: int, text_guidance: float, audio_guidance: float) -> None:
+    if not (1 <= fps <= 60):
+        raise InputError(f"fps {fps} is out of range: use 1 to 60 (25 is standard).")
+    if not (64 <= size <= 2048):
+        raise InputError(f"size {size} is out of range: use 64 to 2048 pixels for the longest side.")
+    if not (1 <= steps <= 200):
+        raise InputError(f"steps {steps} is out of range: use 1 to 200 (20 is the default).")
+    for name, g in (("text guidance", text_guidance), ("audio guidance", audio_guidance)):
+        if not (0.0 <= g <= 10.0):
+            raise InputError(f"{name} {g} is out of range: use 0 to 10 (1 = no guidance).")
+
+
+def generate(
+    portrait,
+    audio: str | Path,
+    phases: PhasePlan | Mapping | str | Path | None = None,
+    *,
+    prompt: str | None = None,
+    out: str | Path | None = None,
+    report: str | Path | None = None,
+    steps: int = 20,
+    seed: int = 0,
+    fps: float = 25,
+    size: int = 512,
+    text_guidance: float = 2.0,
+    audio_guidance: float = 1.5,
+    paca: str = "hard",
+    schedule: str | None = None,
+    clip_phases: bool = False,
+    checkpoint: str | Path | None = None,
+    progress: ProgressFn | None = None,
+) -> GenerationResult:
+    """Generate a talking video. ``out=None`` skips rendering (motion and report only).
+
+    ``clip_phases`` trims phases that run past the audio instead of rejecting them (noted in the report).
+    Raises ``InputError`` with a user-facing message for any bad input; leaves no partial file on failure."""
+    t0 = time.perf_counter()
+    _check_options(fps, size, steps, text_guidance, audio_guidance)
+    if out is not None and Path(out).suffix.lower() != ".mp4":
+        raise InputError(f"Output {Path(out).name} must end in .mp4.")
+    plan = as_plan(phases, prompt)
+    wave = load_audio(audio)
+    duration = len(wave) / SAMPLE_RATE
+    notes: list[str] = []
+    if clip_phases:
+        plan, notes = plan.clipped(duration)
+    plan = plan.validate(duration)
+
+    renderer, face = None, None
+    if out is not None or portrait is not None:
+        from .render import PortraitRenderer, analyze_face, load_portrait
+
+        image = load_portrait(portrait)
+        face = analyze_face(image)
+        notes.extend(face.notes)
+        renderer = PortraitRenderer(image, face, size=size) if out is not None else None
+
+    pipe = get_pipeline(checkpoint)
+    result = pipe(
+        wave,
+        plan,
+        face.descriptor if face is not None else None,
+        fps=fps,
+        num_inference_steps=steps,
+        text_guidance=text_guidance,
+        audio_guidance=audio_guidance,
+        paca_mode=paca,
+        schedule=schedule,
+        seed=seed,
+        progress=progress,
+    )
+    timings = dict(result.timings_s)
+    num_frames = result.motion.shape[0]
+
+    video_path = None
+    if out is not None:
+        from .render import write_video
+
+        t_out = time.perf_counter()
+        render_time = 0.0
+
+        def frames():
+            nonlocal render_time
+            iterator = renderer.render_all(result.motion)
+            for i in range(num_frames):
+                t = time.perf_counter()
+                frame = next(iterator)
+                render_time += time.perf_counter() - t
+                yield frame
+                if progress:
+                    progress("render", i + 1, num_frames)
+            if progress:
+                progress("mux", 0, 1)
+
+        video_path = write_video(frames(), out, fps, audio_path=audio, num_frames=num_frames)
+        # Frames stream into ffmpeg while they render: "mux" is the wall time not spent rendering.
+        timings["render"] = render_time
+        timings["mux"] = time.perf_counter() - t_out - render_time
+    timings["total"] = time.perf_counter() - t0
+
+    data = build_report(result, plan, seed=seed, notes=notes, timings=timings, settings={
+        "steps": steps, "text_guidance": text_guidance, "audio_guidance": audio_guidance, "paca": paca,
+        "schedule": schedule or pipe.transformer.config.schedule, "size": size,
+        "frame_size": list(renderer.frame_size) if renderer is not None else None,
+    })
+    if report is not None:
+        write_json_atomic(report, data)
+    return GenerationResult(Path(video_path) if video_path else None, data, result.motion)
+
+
+def build_report(result, plan: PhasePlan, *, seed: int, notes: list[str], timings: dict, settings: dict) -> dict:
+    """The DESIGN.md report contract, plus settings, notes and the per-frame phase attention."""
+    num_frames = int(result.motion.shape[0])
+    return {
+        "fps": result.fps,
+        "num_frames": num_frames,
+        "duration_s": round(num_frames / result.fps, 4),
+        "seed": int(seed),
+        "motion": {"names": list(result.names), "values": np.round(result.motion, 5).tolist()},
+        "layers": result.layers,
+        "phases": [p.to_dict() for p in plan.phases],
+        "base": plan.base,
+        "phase_attention": np.round(result.phase_attention, 4).tolist(),
+        "timings_s": {k: round(float(v), 4) for k, v in timings.items()},
+        "settings": settings,
+        "notes": notes,
+    }

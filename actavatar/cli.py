@@ -1,0 +1,105 @@
+"""Command line: ``python -m actavatar generate|extract|train|eval``.
+
+Exit code 0 on success; on bad input one line on stderr and exit code 2, with no partial output file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ActAvatarError, InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse's default prints usage too)
+        raise InputError(f"{self.prog}: {message} (see --help)")
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="portrait + speech + phase plan -> talking video and report")
+    p.add_argument("--portrait", required=True, help="image file (png/jpg/webp...) with one clear face")
+    p.add_argument("--audio", required=True, help="speech clip (wav/mp3/m4a/flac/ogg)")
+    p.add_argument("--phases", help="phase plan: .json (DESIGN.md format) or .srt (one cue per phase)")
+    p.add_argument("--prompt", help="base prompt (overrides the plan's 'base')")
+    p.add_argument("--out", required=True, help="output .mp4")
+    p.add_argument("--report", help="write the JSON report here")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fps", type=float, default=25)
+    p.add_argument("--size", type=int, default=512, help="longest side of the video in pixels")
+    p.add_argument("--text-guidance", type=float, default=2.0)
+    p.add_argument("--audio-guidance", type=float, default=1.5)
+    p.add_argument("--paca", choices=["hard", "soft", "off"], default="hard")
+    p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"], default=None,
+                   help="force a modality schedule (default: the checkpoint's learned gates)")
+    p.add_argument("--clip-phases", action="store_true", help="trim phases that run past the audio instead of failing")
+    p.add_argument("--checkpoint", help="MotionDiT checkpoint folder (default: the shipped one)")
+
+
+def _add_extract(sub) -> None:
+    p = sub.add_parser("extract", help="motion parameters from a real video (landmark tracking)")
+    p.add_argument("--video", required=True)
+    p.add_argument("--out", required=True, help="output motion .json")
+
+
+def _run_generate(args) -> int:
+    from .api import generate
+
+    def progress(stage: str, i: int, n: int) -> None:
+        if stage == "denoise" and (i == n or i % 20 == 0):
+            print(f"denoising {i}/{n}", file=sys.stderr)
+
+    result = generate(
+        args.portrait, args.audio, args.phases, prompt=args.prompt, out=args.out, report=args.report,
+        steps=args.steps, seed=args.seed, fps=args.fps, size=args.size, text_guidance=args.text_guidance,
+        audio_guidance=args.audio_guidance, paca=args.paca, schedule=args.schedule, clip_phases=args.clip_phases,
+        checkpoint=args.checkpoint, progress=progress,
+    )
+    t = result.report["timings_s"]
+    print(f"wrote {result.video_path} ({result.report['num_frames']} frames, {t['total']:.1f} s)")
+    return 0
+
+
+def _run_extract(args) -> int:
+    from .api import write_json_atomic
+    from .render import extract_motion
+
+    if Path(args.out).suffix.lower() != ".json":
+        raise InputError(f"Output {Path(args.out).name} must end in .json.")
+    track = extract_motion(args.video)
+    write_json_atomic(args.out, track.to_dict())
+    print(f"wrote {args.out} ({track.values.shape[0]} frames at {track.fps:g} fps)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m actavatar", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_generate(sub)
+    _add_extract(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "generate":
+            return _run_generate(args)
+        if args.command == "extract":
+            return _run_extract(args)
+        return args.run(args)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ActAvatarError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""MotionDiT: a small diffusion transformer over per-frame facial/head motion (the embedded motion tier).
+
+Reads top to bottom like diffusers' ``transformer_wan.py``: conditioning container -> rotary embedding -> block ->
+model. Each block: adaLN-Zero temporal self-attention (RoPE, any length) | gated PACA text cross-attention |
+gated local-window audio cross-attention | adaLN-Zero MLP. The gates are the ``ModalitySchedule``.
+The model predicts the flow-matching velocity ``noise - x0`` in normalised motion units (``MOTION_SCALE``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.embeddings import TimestepEmbedding, Timesteps
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.transformers.transformer_wan import WanAttention, WanAttnProcessor
+from torch import nn
+
+from ..audio import FEATURE_DIM, AudioEncoder
+from ..motion import FACE_DESCRIPTOR_DIM, MOTION_DIM
+from ..text import TEXT_DIM
+from .alignment import ModalitySchedule
+from .paca import (
+    DEFAULT_SOFT_WIDTH_S,
+    PhaseAttentionContext,
+    PhaseAwareCrossAttnProcessor,
+    PhasePrompt,
+    TimeAnchor,
+    frame_phase_weights,
+    phase_attention_bias,
+    phase_attention_context,
+)
+
+
+@dataclass
+class MotionConditioning:
+    """Everything a window of frames is conditioned on (batch-first)."""
+
+    audio: torch.Tensor  # (B, T, FEATURE_DIM) per-frame audio features (``audio.frame_features``)
+    prompt: PhasePrompt  # base + phase token blocks and spans (seconds, relative to the window start)
+    frame_times: torch.Tensor  # (B, T) frame midpoints in seconds, same origin as the spans
+    face: torch.Tensor  # (B, FACE_DESCRIPTOR_DIM) neutral-face descriptor of the portrait
+    prefix: torch.Tensor  # (B, T, MOTION_DIM) known motion (normalised) for the first frames, 0 elsewhere
+    prefix_mask: torch.Tensor  # (B, T) 1.0 where ``prefix`` is known
+
+    def repeat(self, n: int) -> MotionConditioning:
+        """The same conditioning n times along the batch (for the CFG branches)."""
+        p = self.prompt
+        prompt = PhasePrompt(*(t.repeat(n, *([1] * (t.dim() - 1))) for t in (p.tokens, p.block_index, p.spans, p.phase_valid)))
+        rep = lambda t: t.repeat(n, *([1] * (t.dim() - 1)))  # noqa: E731
+        return MotionConditioning(
+            rep(self.audio), prompt, rep(self.frame_times), rep(self.face), rep(self.prefix), rep(self.prefix_mask)
+        )
+
+
+@dataclass
+class EncodedConditioning:
+    """``MotionConditioning`` after the model's own encoders (``MotionDiT.encode_conditions``)."""
+
+    text: torch.Tensor  # (B, S, D) projected, typed and time-anchored prompt tokens
+    ctx: PhaseAttentionContext  # PACA bias (B, T, S) and block index
+    frame_anchor: torch.Tensor  # (B, T, D) frame time-anchor embedding added to the PACA queries
+    audio: torch.Tensor  # (B, T, D) audio tokens
+    face: torch.Tensor  # (B, D) face-descriptor embedding
+    prefix: torch.Tensor  # (B, T, motion_dim + 1) known prefix motion and its mask
+
+
+@dataclass
+class MotionDiTOutput:
+    sample: torch.Tensor  # (B, T, MOTION_DIM) predicted velocity
+    text_norm: torch.Tensor | None = None  # (L, B) mean |gated text contribution| per layer and item
+    audio_norm: torch.Tensor | None = None  # (L, B)
+    phase_attention: torch.Tensor | None = None  # (B, T, P+1) attention mass per block, averaged over layers
+
+
+def rotary_1d(num_frames: int, head_dim: int, device, theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE over frame index in diffusers-Wan layout: cos/sin of shape (1, T, 1, head_dim), pairs duplicated."""
+    freqs = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim)  # (d/2,)
+    ang = torch.arange(num_frames, device=device).float()[:, None] * freqs[None]  # (T, d/2)
+    ang = ang.repeat_interleave(2, dim=-1)  # (T, d)
+    return ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
+
+
+class LocalWindowAttnProcessor:
+    """Frame-aligned local cross-attention: query frame t attends to audio tokens t-window .. t+window only.
+
+    Equivalent to full attention with a band mask, at O(T * window) instead of O(T^2) cost."""
+
+    def __init__(self, window: int):
+        self.window = window
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, rotary_emb=None):
+        batch, frames, _ = hidden_states.shape
+        w = self.window
+        query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (attn.heads, -1))  # (B, T, H, d)
+        key = attn.norm_k(attn.to_k(encoder_hidden_states))  # (B, T, H*d)
+        value = attn.to_v(encoder_hidden_states)
+        pad = lambda t: torch.nn.functional.pad(t, (0, 0, w, w)).unfold(1, 2 * w + 1, 1)  # noqa: E731 (B,T,H*d,W)
+        key = pad(key).unflatten(2, (attn.heads, -1))  # (B, T, H, d, W)
+        value = pad(value).unflatten(2, (attn.heads, -1))
+        scores = torch.einsum("bthd,bthdw->bthw", query, key) / query.shape[-1] ** 0.5  # (B, T, H, W)
+        pos = torch.arange(frames, device=scores.device)[:, None] + torch.arange(-w, w + 1, device=scores.device)
+        valid = (pos >= 0) & (pos < frames)  # (T, W): window positions inside the clip
+        scores = scores.masked_fill(~valid[None, :, None, :], float("-inf"))
+        out = torch.einsum("bthw,bthdw->bthd", scores.softmax(-1), value).flatten(2, 3)  # (B, T, H*d)
+        return attn.to_out[1](attn.to_out[0](out))
+
+
+class MotionDiTBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, audio_window: int, eps: float = 1e-6):
+        super().__init__()
+        head_dim = dim // heads
+        self.norm1 = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
+        self.self_attn = WanAttention(dim, heads, head_dim, processor=WanAttnProcessor())
+        self.norm_text = nn.LayerNorm(dim, eps=eps)
+        self.text_attn = WanAttention(
+            dim, heads, head_dim, cross_attention_dim_head=head_dim, processor=PhaseAwareCrossAttnProcessor()
+        )
+        self.norm_audio = nn.LayerNorm(dim, eps=eps)
+        self.audio_attn = WanAttention(
+            dim, heads, head_dim, cross_attention_dim_head=head_dim, processor=LocalWindowAttnProcessor(audio_window)
+        )
+        self.norm2 = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, T, D)
+        c: torch.Tensor,  # (B, D) timestep + face conditioning
+        text: torch.Tensor,  # (B, S, D)
+        frame_anchor: torch.Tensor,  # (B, T, D)
+        audio: torch.Tensor,  # (B, T, D)
+        rotary: tuple[torch.Tensor, torch.Tensor],
+        ctx: PhaseAttentionContext,  # PACA bias for this call (set here so checkpoint recomputation sees it too)
+        text_gate: torch.Tensor,  # ()
+        audio_gate: torch.Tensor,  # ()
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c)[:, None].chunk(6, dim=-1)  # (B,1,D)
+        h = self.norm1(x) * (1 + scale1) + shift1
+        x = x + gate1 * self.self_attn(h, None, None, rotary)  # (B, T, D)
+        with phase_attention_context(ctx):
+            t_out = text_gate * self.text_attn(self.norm_text(x) + frame_anchor, text)  # (B, T, D) PACA
+        x = x + t_out
+        a_out = audio_gate * self.audio_attn(self.norm_audio(x), audio)  # (B, T, D)
+        x = x + a_out
+        h = self.norm2(x) * (1 + scale2) + shift2
+        x = x + gate2 * self.mlp(h)
+        return x, t_out.norm(dim=-1).mean(dim=1), a_out.norm(dim=-1).mean(dim=1)  # norms (B,)
+
+
+class MotionDiT(ModelMixin, ConfigMixin):
+    """Diffusion transformer over (B, T, motion_dim) motion with PACA text and gated audio conditioning."""
+
+    _supports_gradient_checkpointing = True
+
+    @register_to_config
+    def __init__(
+        self,
+        motion_dim: int = MOTION_DIM,  # motion parameters per frame (``actavatar.motion.MOTION_NAMES``)
+        dim: int = 128,  # transformer width
+        num_layers: int = 8,  # blocks; the modality schedule has one text and one audio gate per block
+        num_heads: int = 4,
+        mlp_ratio: float = 3.0,
+        text_dim: int = TEXT_DIM,  # MiniLM token states
+        audio_feature_dim: int = FEATURE_DIM,  # ``audio.frame_features`` width
+        face_dim: int = FACE_DESCRIPTOR_DIM,  # neutral-face descriptor width
+        audio_window: int = 4,  # audio cross-attention sees ±audio_window frames (±160 ms at 25 fps)
+        num_null_text_tokens: int = 4,  # learned "no text" prompt for text classifier-free guidance
+        schedule: str = "progressive",  # ModalitySchedule the gates are initialised from
+        paca_mode: str = "hard",  # default PACA mask: hard | soft | off
+        soft_width_s: float = DEFAULT_SOFT_WIDTH_S,  # feather width of the soft mask
+    ):
+        super().__init__()
+        self.gradient_checkpointing = False
+        self.in_proj = nn.Linear(2 * motion_dim + 1, dim)  # [x_t ; prefix * mask ; mask]
+        self.time_proj = Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embed = TimestepEmbedding(256, dim)
+        self.face_embed = nn.Sequential(nn.Linear(face_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.text_proj = nn.Sequential(nn.LayerNorm(text_dim), nn.Linear(text_dim, dim))
+        self.base_type = nn.Parameter(torch.zeros(dim))  # marks base-block tokens
+        self.null_text = nn.Parameter(torch.randn(num_null_text_tokens, text_dim) * 0.02)
+        self.null_audio = nn.Parameter(torch.zeros(audio_feature_dim))
+        self.time_anchor = TimeAnchor(dim)
+        self.audio_encoder = AudioEncoder(audio_feature_dim, dim)
+        self.blocks = nn.ModuleList(MotionDiTBlock(dim, num_heads, mlp_ratio, audio_window) for _ in range(num_layers))
+        self.modality_schedule = ModalitySchedule(num_layers, schedule)
+        self.norm_out = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
+        self.out_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
+        self.proj_out = nn.Linear(dim, motion_dim)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """DiT init: xavier linears, zero adaLN modulations, zero cross-attn outputs and output head."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        for block in self.blocks:
+            nn.init.zeros_(block.adaLN_modulation[-1].weight)
+            nn.init.zeros_(block.adaLN_modulation[-1].bias)
+            for attn in (block.text_attn, block.audio_attn):
+                nn.init.zeros_(attn.to_out[0].weight)
+        nn.init.zeros_(self.out_modulation[-1].weight)
+        nn.init.zeros_(self.out_modulation[-1].bias)
+        nn.init.zeros_(self.proj_out.weight)
+        nn.init.zeros_(self.proj_out.bias)
+        nn.init.normal_(self.time_embed.linear_1.weight, std=0.02)
+        nn.init.normal_(self.time_embed.linear_2.weight, std=0.02)
+
+    # ------------------------------------------------------------------------------------------- conditioning
+    def encode_text(
+        self, prompt: PhasePrompt, frame_times: torch.Tensor, mode: str, drop_text: torch.Tensor | None
+    ) -> tuple[torch.Tensor, PhaseAttentionContext]:
+        """Project tokens, add type and time anchors, swap in the null prompt for dropped items; build the mask."""
+        tokens = self.text_proj(prompt.tokens)  # (B, S, D)
+        tokens = tokens + (prompt.block_index == 0)[..., None].to(tokens.dtype) * self.base_type
+        if mode != "off":  # "off" = all phase texts as one global prompt: no time anchors either
+            tokens = self.time_anchor.anchor_tokens(prompt, tokens)
+        weights = frame_phase_weights(prompt.spans, prompt.phase_valid, frame_times, mode, self.config.soft_width_s)
+        bias = phase_attention_bias(prompt, weights, mode)  # (B, T, S)
+        block_index = prompt.block_index
+        if drop_text is not None and bool(drop_text.any()):
+            # Null prompt: learned tokens as a base-only block, padded to S; dropped items see nothing else.
+            n = self.null_text.shape[0]
+            null = self.text_proj(self.null_text)[None].expand(tokens.shape[0], -1, -1)  # (B, n, D)
+            length = max(tokens.shape[1], n)
+            pad = lambda t, v: torch.nn.functional.pad(t, (0, 0, 0, length - t.shape[1]), value=v)  # noqa: E731
+            tokens = pad(tokens, 0.0)
+            null = pad(null, 0.0)
+            bias = torch.nn.functional.pad(bias, (0, length - bias.shape[2]), value=float("-inf"))
+            block_index = torch.nn.functional.pad(block_index, (0, length - block_index.shape[1]), value=-1)
+            null_bias = torch.full_like(bias[:1], float("-inf"))
+            null_bias[..., :n] = 0.0
+            null_index = torch.full_like(block_index[:1], -1)
+            null_index[:, :n] = 0
+            d = drop_text[:, None, None]
+            tokens = torch.where(d, null, tokens)
+            bias = torch.where(d, null_bias, bias)
+            block_index = torch.where(drop_text[:, None], null_index, block_index)
+        ctx = PhaseAttentionContext(bias=bias, block_index=block_index, num_phases=prompt.num_phases)
+        return tokens, ctx
+
+    def encode_conditions(
+        self,
+        cond: MotionConditioning,
+        drop_text: torch.Tensor | None = None,  # (B,) bool: use the null prompt (CFG / training dropout)
+        drop_audio: torch.Tensor | None = None,  # (B,) bool: use null audio
+        paca_mode: str | None = None,
+    ) -> EncodedConditioning:
+        """Everything that does not depend on the noisy sample: computed once per window, reused every step."""
+        mode = paca_mode or self.config.paca_mode
+        text, ctx = self.encode_text(cond.prompt, cond.frame_times, mode, drop_text)  # (B, S, D)
+        frame_anchor = self.time_anchor.frame_embedding(cond.frame_times)  # (B, T, D)
+        if mode == "off":
+            frame_anchor = torch.zeros_like(frame_anchor)
+        feats = cond.audio
+        if drop_audio is not None and bool(drop_audio.any()):
+            feats = torch.where(drop_audio[:, None, None], self.null_audio.expand_as(feats), feats)
+        audio = self.audio_encoder(feats)  # (B, T, D)
+        prefix = torch.cat([cond.prefix * cond.prefix_mask[..., None], cond.prefix_mask[..., None]], -1)
+        return EncodedConditioning(text, ctx, frame_anchor, audio, self.face_embed(cond.face), prefix)
+
+    def forward(
+        self,
+        sample: torch.Tensor,  # (B, T, motion_dim) noisy motion x_t (normalised)
+        timestep: torch.Tensor,  # (B,) sigma * 1000
+        cond: MotionConditioning | EncodedConditioning,
+        drop_text: torch.Tensor | None = None,
+        drop_audio: torch.Tensor | None = None,
+        paca_mode: str | None = None,
+        record: bool = False,
+    ) -> MotionDiTOutput:
+        enc = cond if isinstance(cond, EncodedConditioning) else self.encode_conditions(cond, drop_text, drop_audio, paca_mode)
+        frames = sample.shape[1]
+        x = self.in_proj(torch.cat([sample, enc.prefix], -1))  # (B, T, D)
+        c = self.time_embed(self.time_proj(timestep).to(x.dtype)) + enc.face  # (B, D)
+        rotary = rotary_1d(frames, self.config.dim // self.config.num_heads, x.device)
+        ctx = PhaseAttentionContext(enc.ctx.bias, enc.ctx.block_index, enc.ctx.num_phases, record=record)
+
+        text_norms, audio_norms = [], []
+        for layer, block in enumerate(self.blocks):
+            args = (x, c, enc.text, enc.frame_anchor, enc.audio, rotary, ctx)
+            gates = (self.modality_schedule.text_gate[layer], self.modality_schedule.audio_gate[layer])
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                x, tn, an = self._gradient_checkpointing_func(block, *args, *gates)
+            else:
+                x, tn, an = block(*args, *gates)
+            text_norms.append(tn)
+            audio_norms.append(an)
+
+        shift, scale = self.out_modulation(c)[:, None].chunk(2, dim=-1)
+        out = self.proj_out(self.norm_out(x) * (1 + scale) + shift)  # (B, T, motion_dim)
+        phase_attention = torch.stack(ctx.attention).mean(0) if record and ctx.attention else None
+        return MotionDiTOutput(out, torch.stack(text_norms).detach(), torch.stack(audio_norms).detach(), phase_attention)
+
+    @property
+    def num_parameters_millions(self) -> float:
+        return sum(p.numel() for p in self.parameters()) / 1e6
+
+
+def timestep_from_sigma(sigma: torch.Tensor) -> torch.Tensor:
+    """The scheduler's timestep convention (``sigma * num_train_timesteps``)."""
+    return sigma * 1000.0
+
+

@@ -1,0 +1,75 @@
+"""The motion space shared by the generator, the renderer, the extractor and the metrics.
+
+Every frame is a vector of ``len(MOTION_NAMES)`` floats; all zeros is the portrait's own neutral pose and
+expression, so a neutral motion renders the input photo unchanged. Units:
+
+- ``head_pitch``/``head_yaw``/``head_roll``: degrees. Pitch > 0 = chin down (a nod goes down first),
+  yaw > 0 = the face turns to the image's right, roll > 0 = head tilts clockwise in the image.
+- ``head_tx``/``head_ty``: translation in face widths (x > 0 = image right, y > 0 = image down).
+- ``head_scale``: log of the relative face size (0.1 ~= 10% larger: leaning in).
+- ``jaw_open``: 0 closed .. 1 wide open (lip gap of ~0.35 face heights at 1).
+- ``smile``: -1 frown .. 0 neutral .. 1 broad smile (mouth corners up and out).
+- ``lip_pucker``: 0 .. 1 (pout / purse: mouth narrower and lips forward).
+- ``blink_left``/``blink_right``: 0 open .. 1 closed; left/right as seen in the image.
+- ``brow_raise``: -1 furrowed (brows down and together) .. 1 fully raised (surprise).
+- ``gaze_x``/``gaze_y``: -1 .. 1 iris offset within the eye opening (x > 0 = image right, y > 0 = down).
+"""
+
+from __future__ import annotations
+
+MOTION_NAMES: tuple[str, ...] = (
+    "head_pitch",
+    "head_yaw",
+    "head_roll",
+    "head_tx",
+    "head_ty",
+    "head_scale",
+    "jaw_open",
+    "smile",
+    "lip_pucker",
+    "blink_left",
+    "blink_right",
+    "brow_raise",
+    "gaze_x",
+    "gaze_y",
+)
+MOTION_DIM = len(MOTION_NAMES)
+MOTION_INDEX = {name: i for i, name in enumerate(MOTION_NAMES)}
+
+# Typical magnitude of each parameter (degrees, face widths, unit ranges): used to normalise the diffusion
+# target to unit scale and to clip rendered motion to plausible ranges.
+MOTION_SCALE: dict[str, float] = {
+    "head_pitch": 12.0,
+    "head_yaw": 20.0,
+    "head_roll": 12.0,
+    "head_tx": 0.08,
+    "head_ty": 0.08,
+    "head_scale": 0.1,
+    "jaw_open": 0.5,
+    "smile": 0.6,
+    "lip_pucker": 0.6,
+    "blink_left": 0.6,
+    "blink_right": 0.6,
+    "brow_raise": 0.6,
+    "gaze_x": 0.6,
+    "gaze_y": 0.6,
+}
+MOTION_LIMITS: dict[str, tuple[float, float]] = {
+    "head_pitch": (-30.0, 30.0),
+    "head_yaw": (-40.0, 40.0),
+    "head_roll": (-30.0, 30.0),
+    "head_tx": (-0.3, 0.3),
+    "head_ty": (-0.3, 0.3),
+    "head_scale": (-0.3, 0.3),
+    "jaw_open": (0.0, 1.0),
+    "smile": (-1.0, 1.0),
+    "lip_pucker": (0.0, 1.0),
+    "blink_left": (0.0, 1.0),
+    "blink_right": (0.0, 1.0),
+    "brow_raise": (-1.0, 1.0),
+    "gaze_x": (-1.0, 1.0),
+    "gaze_y": (-1.0, 1.0),
+}
+
+# Size of the neutral-face descriptor the generator is conditioned on (see ``render.face.FaceAnalysis``).
+FACE_DESCRIPTOR_DIM = 16

@@ -1,0 +1,274 @@
+"""ActAvatarMotionPipeline: audio + phase plan + neutral face -> per-frame motion, with flow-matching sampling.
+
+Long clips are generated in overlapping windows; each window after the first is conditioned on the last
+``overlap`` frames of the previous one (motion-prefix conditioning) and cross-faded over them, so there is no seam.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+
+from ..audio import SAMPLE_RATE, frame_features, num_video_frames
+from ..errors import InputError
+from ..models.alignment import SCHEDULES, ShareMeter
+from ..models.motion_dit import MotionConditioning, MotionDiT
+from ..models.paca import PACA_MODES, PhasePrompt, frame_times, pack_phase_prompt
+from ..motion import FACE_DESCRIPTOR_DIM, MOTION_DIM, MOTION_LIMITS, MOTION_NAMES, MOTION_SCALE
+from ..phases import PhasePlan
+from ..text import TextEncoder, default_text_encoder
+
+MOTION_SCALE_VEC = torch.tensor([MOTION_SCALE[n] for n in MOTION_NAMES])
+_LOW = np.array([MOTION_LIMITS[n][0] for n in MOTION_NAMES], dtype=np.float32)
+_HIGH = np.array([MOTION_LIMITS[n][1] for n in MOTION_NAMES], dtype=np.float32)
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "assets" / "checkpoints" / "actavatar-motion"
+
+
+def normalize_motion(motion: torch.Tensor) -> torch.Tensor:
+    return motion / MOTION_SCALE_VEC.to(motion)
+
+
+def denormalize_motion(motion: torch.Tensor) -> torch.Tensor:
+    return motion * MOTION_SCALE_VEC.to(motion)
+
+
+@dataclass
+class MotionPipelineOutput(BaseOutput):
+    motion: np.ndarray  # (T, MOTION_DIM) in the units of ``actavatar.motion``
+    fps: float
+    names: tuple[str, ...]
+    layers: dict  # text_gate, audio_gate, text_share, audio_share (per layer) + raw norms
+    phase_attention: np.ndarray  # (T, P) attention mass each frame puts on each phase block
+    base_attention: np.ndarray  # (T,) attention mass on the base block
+    timings_s: dict = field(default_factory=dict)
+    windows: list = field(default_factory=list)  # (start, end) frame ranges generated
+
+
+class ActAvatarMotionPipeline(DiffusionPipeline):
+    """The motion tier: ``MotionDiT`` + ``FlowMatchEulerDiscreteScheduler`` + the offline MiniLM text encoder."""
+
+    model_cpu_offload_seq = "transformer"
+
+    def __init__(
+        self,
+        transformer: MotionDiT,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        text_encoder: TextEncoder | None = None,
+    ):
+        super().__init__()
+        self.register_modules(transformer=transformer, scheduler=scheduler)
+        self._text_encoder = text_encoder
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        return self._text_encoder or default_text_encoder()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, text_encoder: TextEncoder | None = None):
+        """Load ``transformer/`` (safetensors + config.json) and ``scheduler/`` from a checkpoint folder."""
+        path = Path(path) if path is not None else DEFAULT_CHECKPOINT
+        if not (path / "transformer" / "config.json").is_file():
+            raise InputError(
+                f"No MotionDiT checkpoint at {path}: train one with `python -m actavatar train` or pass --checkpoint."
+            )
+        transformer = MotionDiT.from_pretrained(path / "transformer", use_safetensors=True).eval()
+        scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(path / "scheduler")
+        return cls(transformer, scheduler, text_encoder)
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        path = Path(path)
+        self.transformer.save_pretrained(path / "transformer", safe_serialization=True)
+        self.scheduler.save_pretrained(path / "scheduler")
+
+    # ----------------------------------------------------------------------------------------------- 1. inputs
+    def check_inputs(self, audio: np.ndarray, plan: PhasePlan, face: np.ndarray | None, fps: float, steps: int,
+                     paca_mode: str, schedule: str | None) -> PhasePlan:
+        if not isinstance(audio, np.ndarray) or audio.ndim != 1 or len(audio) == 0:
+            raise InputError("Audio must be a non-empty mono waveform at 16 kHz (use actavatar.audio.load_audio).")
+        if not (1 <= fps <= 60):
+            raise InputError(f"fps {fps} is out of range: use 1 to 60 frames per second (25 is standard).")
+        if not (1 <= steps <= 200):
+            raise InputError(f"steps {steps} is out of range: use 1 to 200 denoising steps (20 is the default).")
+        if paca_mode not in PACA_MODES:
+            raise InputError(f"PACA mode {paca_mode!r} is unknown: use one of {', '.join(PACA_MODES)}.")
+        if schedule is not None and schedule not in SCHEDULES:
+            raise InputError(f"Schedule {schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
+        if face is not None and np.asarray(face).shape != (FACE_DESCRIPTOR_DIM,):
+            raise InputError(f"Face descriptor must have {FACE_DESCRIPTOR_DIM} values.")
+        return plan.validate(len(audio) / SAMPLE_RATE)
+
+    # ----------------------------------------------------------------------------------------------- 2. encode
+    def encode_prompt(self, plan: PhasePlan) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Base and all phase texts in one MiniLM batch. Returns base (1, L, D), mask, phases (P, L, D), mask."""
+        states, mask = self.text_encoder.encode([plan.base] + [p.text for p in plan.phases])
+        return states[:1], mask[:1], states[1:], mask[1:]
+
+    def window_prompt(self, plan: PhasePlan, encoded, start_frame: int, num_frames: int, fps: float):
+        """Phases overlapping a window, with spans shifted to the window's time origin (what training saw)."""
+        base, base_mask, phase_states, phase_mask = encoded
+        t0, t1 = start_frame / fps, (start_frame + num_frames) / fps
+        keep = [k for k, p in enumerate(plan.phases) if p.end > t0 and p.start < t1]
+        spans = [(plan.phases[k].start - t0, plan.phases[k].end - t0) for k in keep]
+        prompt = pack_phase_prompt(base, base_mask, [(phase_states[keep], phase_mask[keep])], [spans])
+        return prompt, keep
+
+    # ----------------------------------------------------------------------------------------------- 3. latents
+    def prepare_latents(self, num_frames: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(1, num_frames, MOTION_DIM, generator=generator)
+
+    # ------------------------------------------------------------------------------------------------ 4. call
+    @torch.inference_mode()
+    def __call__(
+        self,
+        audio: np.ndarray,
+        plan: PhasePlan | None = None,
+        face: np.ndarray | None = None,
+        *,
+        fps: float = 25,
+        num_inference_steps: int = 20,
+        text_guidance: float = 2.0,
+        audio_guidance: float = 1.5,
+        paca_mode: str = "hard",
+        schedule: str | None = None,
+        seed: int = 0,
+        window_frames: int = 250,
+        overlap_frames: int = 25,
+        callback_on_step_end: Callable[[ActAvatarMotionPipeline, int, int, dict], dict] | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> MotionPipelineOutput:
+        timings, t_start = {}, time.perf_counter()
+        plan = self.check_inputs(audio, plan or PhasePlan(), face, fps, num_inference_steps, paca_mode, schedule)
+        model = self._model_for_schedule(schedule)
+        num_frames = num_video_frames(len(audio), fps)
+        if progress:
+            progress("encode", 0, 1)
+
+        # 1. Encode text (one batch) and audio (per-frame features), once for the whole clip.
+        encoded = self.encode_prompt(plan)
+        feats = frame_features(audio, fps, num_frames)  # (T, F)
+        face_t = torch.as_tensor(face if face is not None else np.zeros(FACE_DESCRIPTOR_DIM), dtype=torch.float32)
+        timings["encode"] = time.perf_counter() - t_start
+
+        # 2. Plan the windows: [0, W), [W - O, 2W - O), ... ; every window but the first starts with O known frames.
+        windows, start = [], 0
+        while True:
+            end = min(start + window_frames, num_frames)
+            windows.append((start, end))
+            if end >= num_frames:
+                break
+            start = end - overlap_frames
+        generator = torch.Generator().manual_seed(int(seed))
+        meter = ShareMeter(model.config.num_layers)
+        motion = torch.zeros(num_frames, MOTION_DIM)  # normalised
+        attention = torch.zeros(num_frames, len(plan.phases) + 1)
+        guided = not (text_guidance == 1.0 and audio_guidance == 1.0)
+        branches = 3 if guided else 1
+        total_steps = num_inference_steps * len(windows)
+        t_diff = time.perf_counter()
+
+        with self.progress_bar(total=total_steps) as bar:
+            for w, (w0, w1) in enumerate(windows):
+                n = w1 - w0
+                known = 0 if w == 0 else min(overlap_frames, n)
+                prompt, keep = self.window_prompt(plan, encoded, w0, n, fps)
+                prefix = torch.zeros(1, n, MOTION_DIM)
+                prefix_mask = torch.zeros(1, n)
+                if known:
+                    prefix[0, :known] = motion[w0 : w0 + known]
+                    prefix_mask[0, :known] = 1.0
+                cond = MotionConditioning(
+                    audio=feats[None, w0:w1],
+                    prompt=prompt,
+                    frame_times=torch.from_numpy(frame_times(n, fps)).float()[None],
+                    face=face_t[None],
+                    prefix=prefix,
+                    prefix_mask=prefix_mask,
+                )
+                # CFG branches (InstructPix2Pix-style two-condition guidance): [text+audio, audio only, neither].
+                drop_text = torch.tensor([False, True, True][:branches])
+                drop_audio = torch.tensor([False, False, True][:branches])
+                enc = model.encode_conditions(cond.repeat(branches), drop_text, drop_audio, paca_mode)
+
+                # 3. Fresh noise for this window; a per-call scheduler copy (the pipeline is shared across requests).
+                latents = self.prepare_latents(n, generator)
+                scheduler = copy.deepcopy(self.scheduler)
+                scheduler.set_timesteps(num_inference_steps)
+                win_attn = torch.zeros(n, prompt.num_phases + 1)
+
+                # 4. Denoising loop.
+                for i, t in enumerate(scheduler.timesteps):
+                    x_in = latents.repeat(branches, 1, 1)
+                    out = model(x_in, t.expand(branches).float(), enc, paca_mode=paca_mode, record=True)
+                    v = out.sample
+                    if guided:
+                        v_at, v_a, v_none = v.chunk(3)
+                        v = v_none + audio_guidance * (v_a - v_none) + text_guidance * (v_at - v_a)
+                    latents = scheduler.step(v, t, latents).prev_sample
+                    meter.add(out.text_norm[:, 0], out.audio_norm[:, 0])
+                    win_attn += out.phase_attention[0] / num_inference_steps
+                    if callback_on_step_end is not None:
+                        result = callback_on_step_end(self, w * num_inference_steps + i, int(t), {"latents": latents})
+                        latents = result.get("latents", latents) if result else latents
+                    bar.update()
+                    if progress:
+                        progress("denoise", w * num_inference_steps + i + 1, total_steps)
+
+                # 5. Stitch: cross-fade the re-generated prefix frames into the previous window's output.
+                new = latents[0]
+                if known:
+                    fade = torch.linspace(0, 1, known + 2)[1:-1, None]
+                    motion[w0 : w0 + known] = (1 - fade) * motion[w0 : w0 + known] + fade * new[:known]
+                    motion[w0 + known : w1] = new[known:]
+                else:
+                    motion[w0:w1] = new
+                cols = [0] + [k + 1 for k in keep]
+                attention[w0 + known : w1][:, cols] = win_attn[known:]
+                if known:
+                    attention[w0 : w0 + known][:, cols] = 0.5 * (attention[w0 : w0 + known][:, cols] + win_attn[:known])
+
+        timings["diffusion"] = time.perf_counter() - t_diff
+        out_motion = np.clip(denormalize_motion(motion).numpy().astype(np.float32), _LOW, _HIGH)
+        layers = {**model.modality_schedule.to_dict(), **meter.shares()}
+        return MotionPipelineOutput(
+            motion=out_motion,
+            fps=float(fps),
+            names=MOTION_NAMES,
+            layers=layers,
+            phase_attention=attention[:, 1:].numpy(),
+            base_attention=attention[:, 0].numpy(),
+            timings_s=timings,
+            windows=windows,
+        )
+
+    def _model_for_schedule(self, schedule: str | None) -> MotionDiT:
+        """The trained gates, or (ablation) a copy whose gates are reset to a different named schedule."""
+        model = self.transformer
+        if schedule is None or schedule == model.config.schedule:
+            return model
+        clone = copy.deepcopy(model)
+        clone.modality_schedule.reset(schedule)
+        return clone
+
+
+def make_conditioning_batch(
+    feats: list[torch.Tensor],
+    prompts: PhasePrompt,
+    faces: torch.Tensor,
+    fps: float,
+    prefixes: torch.Tensor | None = None,
+    prefix_masks: torch.Tensor | None = None,
+) -> MotionConditioning:
+    """Training-time batch of equal-length windows (features (T, F) each, frames from time 0)."""
+    batch, frames = len(feats), feats[0].shape[0]
+    times = torch.from_numpy(frame_times(frames, fps)).float()[None].expand(batch, -1)
+    prefixes = prefixes if prefixes is not None else torch.zeros(batch, frames, MOTION_DIM)
+    prefix_masks = prefix_masks if prefix_masks is not None else torch.zeros(batch, frames)
+    return MotionConditioning(torch.stack(feats), prompts, times, faces, prefixes, prefix_masks)

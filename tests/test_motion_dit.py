@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import torch
+
+from actavatar.models.alignment import SCHEDULES, ModalitySchedule, nominal_gates
+from actavatar.models.motion_dit import MotionConditioning, MotionDiT
+from actavatar.models.paca import PhasePrompt, frame_times
+from conftest import TINY_CONFIG, make_tiny_pipeline
+
+
+def conditioning(frames=40, phases=((0.2, 0.8),), seed=0, batch=1):
+    g = torch.Generator().manual_seed(seed)
+    p = len(phases)
+    tokens = torch.randn(batch, 4 + 3 * p, 384, generator=g)
+    block_index = torch.tensor([0] * 4 + sum(([k + 1] * 3 for k in range(p)), []))[None].expand(batch, -1)
+    spans = torch.tensor(phases, dtype=torch.float32).reshape(1, p, 2).expand(batch, -1, -1)
+    prompt = PhasePrompt(tokens, block_index.clone(), spans.clone(), torch.ones(batch, p, dtype=torch.bool))
+    times = torch.from_numpy(frame_times(frames, 25)).float()[None].expand(batch, -1)
+    return MotionConditioning(
+        torch.randn(batch, frames, 321, generator=g), prompt, times, torch.randn(batch, 16, generator=g),
+        torch.zeros(batch, frames, 14), torch.zeros(batch, frames),
+    )
+
+
+def test_default_configuration_is_small():
+    model = MotionDiT()
+    assert model.num_parameters_millions <= 10.0
+    assert model.config.num_layers == model.modality_schedule.num_layers
+
+
+def test_fresh_model_predicts_zero_and_is_trainable():
+    torch.manual_seed(0)
+    model = MotionDiT(**TINY_CONFIG)
+    x = torch.randn(2, 40, 14)
+    out = model(x, torch.tensor([500.0, 100.0]), conditioning(batch=2))
+    assert torch.equal(out.sample, torch.zeros_like(out.sample))  # adaLN-Zero / zero head: identity at init
+    loss = (out.sample - torch.randn_like(out.sample)).square().mean()
+    loss.backward()
+    assert model.proj_out.weight.grad.abs().sum() > 0
+
+
+def test_expected_slice_and_any_length():
+    pipe = make_tiny_pipeline(seed=0)
+    model = pipe.transformer
+    torch.manual_seed(1)
+    for frames in (7, 40, 333):
+        out = model(torch.randn(1, frames, 14), torch.tensor([700.0]), conditioning(frames)).sample
+        assert out.shape == (1, frames, 14) and torch.isfinite(out).all()
+    torch.manual_seed(2)
+    out = model(torch.randn(1, 40, 14), torch.tensor([700.0]), conditioning(40)).sample
+    expected = torch.tensor(EXPECTED_SLICE)
+    torch.testing.assert_close(out[0, :3, :3].detach(), expected, atol=1e-4, rtol=1e-4)
+
+
+# Recorded with torch 2.13.0 CPU (pinned); a change here means the model's math changed.
+EXPECTED_SLICE = [[0.09067, 0.00239, 0.01752], [-0.01731, -0.09558, -0.36963], [0.14598, 0.45716, -0.30703]]
+
+
+def test_null_text_and_null_audio_change_the_prediction():
+    model = make_tiny_pipeline(seed=0).transformer
+    cond = conditioning(batch=3)
+    x = torch.randn(1, 40, 14).expand(3, -1, -1)
+    t = torch.full((3,), 600.0)
+    out = model(x, t, cond, drop_text=torch.tensor([False, True, False]), drop_audio=torch.tensor([False, False, True]))
+    cond_out, no_text, no_audio = out.sample
+    assert (cond_out - no_text).abs().max() > 1e-4
+    assert (cond_out - no_audio).abs().max() > 1e-4
+
+
+def test_save_and_load_round_trip_in_safetensors(tmp_path):
+    model = make_tiny_pipeline(seed=3).transformer
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    assert (tmp_path / "diffusion_pytorch_model.safetensors").is_file() and (tmp_path / "config.json").is_file()
+    loaded = MotionDiT.from_pretrained(tmp_path).eval()
+    cond, x, t = conditioning(), torch.randn(1, 40, 14), torch.tensor([300.0])
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, t, cond).sample, loaded(x, t, cond).sample)
+    assert loaded.modality_schedule.to_dict() == model.modality_schedule.to_dict()
+
+
+@pytest.mark.parametrize("kind", SCHEDULES)
+def test_schedules(kind):
+    text, audio = nominal_gates(kind, 8)
+    if kind == "progressive":
+        assert (text.diff() < 0).all() and (audio.diff() > 0).all()  # early layers text, deep layers audio
+    elif kind == "reverse":
+        assert (text.diff() > 0).all() and (audio.diff() < 0).all()
+    else:
+        assert torch.equal(text, audio) and (text.diff() == 0).all()
+    sched = ModalitySchedule(8, kind)
+    assert sched.text_gate.requires_grad and sched.audio_gate.requires_grad
+
+
+def test_shares_are_measured_in_the_normal_forward_pass():
+    model = make_tiny_pipeline(seed=0).transformer
+    out = model(torch.randn(2, 40, 14), torch.tensor([500.0, 500.0]), conditioning(batch=2))
+    assert out.text_norm.shape == (3, 2) and out.audio_norm.shape == (3, 2)
+    assert (out.text_norm > 0).all() and (out.audio_norm > 0).all()
+    # Gates scale the measured contribution: zeroing layer 0's audio gate zeroes its audio norm.
+    with torch.no_grad():
+        model.modality_schedule.audio_gate[0] = 0.0
+    out = model(torch.randn(2, 40, 14), torch.tensor([500.0, 500.0]), conditioning(batch=2))
+    assert (out.audio_norm[0] == 0).all() and (out.audio_norm[1:] > 0).all()
+
+
+def test_gradient_checkpointing_gives_same_gradients():
+    pipe = make_tiny_pipeline(seed=0)
+    model = pipe.transformer.train()
+    cond, x, t = conditioning(), torch.randn(1, 40, 14), torch.tensor([300.0])
+    model(x, t, cond).sample.square().sum().backward()
+    ref = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    model.zero_grad()
+    model.enable_gradient_checkpointing()
+    model(x, t, cond).sample.square().sum().backward()
+    got = [p.grad for p in model.parameters() if p.grad is not None]
+    for a, b in zip(ref, got, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    np.testing.assert_equal(len(ref) > 10, True)

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from actavatar.errors import InputError
+from actavatar.motion import MOTION_NAMES
+from actavatar.phases import Phase, PhasePlan
+from conftest import speechlike
+
+PLAN = PhasePlan("a woman talking", (Phase(0.0, 1.0, "nods twice"), Phase(2.0, 3.0, "smiles")))
+
+
+def test_end_to_end_output_contract(tiny_pipeline):
+    out = tiny_pipeline(speechlike(3.2), PLAN, np.zeros(16, np.float32), num_inference_steps=4, seed=0)
+    assert out.motion.shape == (80, len(MOTION_NAMES)) and np.isfinite(out.motion).all()
+    assert out.phase_attention.shape == (80, 2) and out.base_attention.shape == (80,)
+    layers = out.layers
+    assert len(layers["text_gate"]) == len(layers["audio_share"]) == 3
+    np.testing.assert_allclose(np.add(layers["text_share"], layers["audio_share"]), 1.0, atol=1e-4)
+    assert set(out.timings_s) >= {"encode", "diffusion"}
+
+
+def test_hard_paca_puts_no_phase_attention_outside_windows(tiny_pipeline):
+    out = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=3)
+    idx = PLAN.frame_phase_index(80, 25)
+    assert (out.phase_attention[idx == -1] == 0).all()
+    assert (out.phase_attention[idx == 0, 1] == 0).all() and (out.phase_attention[idx == 0, 0] > 0).all()
+    soft = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=3, paca_mode="soft")
+    assert soft.phase_attention[24, 0] > 0  # frame 24 (0.98 s) is near phase 1's end; frame 26 leaks in soft mode
+    assert soft.phase_attention[26, 0] > 0 and out.phase_attention[26, 0] == 0
+
+
+def test_seeded_determinism_and_seed_sensitivity(tiny_pipeline):
+    a = tiny_pipeline(speechlike(3.2), PLAN.with_base("x"), None, num_inference_steps=3, seed=7)
+    b = tiny_pipeline(speechlike(3.2), PLAN.with_base("x"), None, num_inference_steps=3, seed=7)
+    c = tiny_pipeline(speechlike(3.2), PLAN.with_base("x"), None, num_inference_steps=3, seed=8)
+    np.testing.assert_array_equal(a.motion, b.motion)
+    assert np.abs(a.motion - c.motion).max() > 1e-3
+
+
+def test_long_audio_is_generated_in_overlapping_windows(tiny_pipeline):
+    out = tiny_pipeline(speechlike(25.0), PLAN, None, num_inference_steps=2)
+    assert out.motion.shape[0] == 625
+    assert out.windows == [(0, 250), (225, 475), (450, 625)]
+
+
+def test_callback_on_step_end_sees_and_can_replace_latents(tiny_pipeline):
+    seen = []
+
+    def callback(pipe, step, timestep, kwargs):
+        seen.append(step)
+        return {"latents": kwargs["latents"] * 0}
+
+    out = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=3, callback_on_step_end=callback)
+    assert seen == [0, 1, 2]
+    np.testing.assert_array_equal(out.motion, 0.0)  # the callback's zeroed latents are what came out
+
+
+def test_schedule_override_uses_the_named_gates(tiny_pipeline):
+    out = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=2, schedule="reverse")
+    assert out.layers["text_gate"] == pytest.approx([0.1, 0.55, 1.0])
+    assert tiny_pipeline.transformer.modality_schedule.text_gate[0].item() == pytest.approx(1.0)  # shared model untouched
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        (dict(fps=0), "fps"),
+        (dict(num_inference_steps=0), "steps"),
+        (dict(paca_mode="maybe"), "PACA mode"),
+        (dict(schedule="sideways"), "Schedule"),
+        (dict(plan=PhasePlan("", (Phase(0, 9, "nods"),))), "ends after the audio ends"),
+    ],
+)
+def test_bad_arguments(tiny_pipeline, kwargs, needle):
+    plan = kwargs.pop("plan", PLAN)
+    with pytest.raises(InputError, match=needle):
+        tiny_pipeline(speechlike(3.2), plan, None, **kwargs)

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_generate(sub)
     _add_extract(sub)
+    from .training.cli import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 

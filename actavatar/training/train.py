@@ -1,0 +1,318 @@
+"""Two-stage training of MotionDiT with accelerate (one readable loop, nanoGPT-style).
+
+Stage 1 (audio <-> motion correspondence): clips without phases, text reduced to the base block.
+Stage 2 (action control): clips with 1–4 phase annotations, audio kept, initialised from stage 1.
+
+    python -m actavatar train --stage 1 --config configs/motion_stage1.toml
+    python -m actavatar train --stage 2 --config configs/motion_stage2.toml
+    accelerate launch -m actavatar train --stage 2 --config configs/motion_stage2.toml   # multi-process/GPU
+
+A single CPU process is the default. Checkpoints (weights + optimizer + EMA + data RNG position) are written
+atomically every ``save_every`` steps and training resumes from the latest one automatically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..audio import frame_features
+from ..errors import InputError
+from ..models.motion_dit import MotionConditioning, MotionDiT
+from ..models.paca import frame_times, pack_phase_prompt
+from ..motion import FACE_DESCRIPTOR_DIM, MOTION_DIM
+from ..phases import PhasePlan
+from ..text import default_text_encoder
+
+
+@dataclass
+class TrainConfig:
+    stage: int = 1  # 1: audio<->motion (base prompt only); 2: action control on phase annotations
+    out_dir: str = "runs/stage1"  # checkpoint folder (transformer/, scheduler/, state/, log.jsonl)
+    data_dir: str = "data/train-stage1"  # synthetic clips; built here (deterministically) if missing
+    num_clips: int = 3000  # clips to synthesise when data_dir is missing
+    data_seed: int = 0
+    init_from: str = ""  # stage 2: the stage-1 checkpoint folder to start from ("" = from scratch)
+    steps: int = 3000  # optimisation steps
+    tokens_per_batch: int = 1600  # frames per batch; batch size = tokens_per_batch // window length
+    min_frames: int = 75  # training windows are random crops of length in [min_frames, max_frames]
+    max_frames: int = 200  # = the pipeline's inference window (time anchors stay in the trained range)
+    lr: float = 4e-4
+    weight_decay: float = 0.01
+    warmup: int = 200
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    drop_text: float = 0.1  # classifier-free guidance: probability of the null prompt
+    drop_audio: float = 0.1  # ... and of null audio (independently)
+    drop_phases: float = 0.05  # stage 2: probability of hiding every phase (base only) for a clip
+    prefix_prob: float = 0.5  # probability of motion-prefix conditioning (long-clip windows)
+    max_prefix: int = 25
+    schedule: str = "progressive"  # ModalitySchedule initialisation
+    paca_mode: str = "hard"  # "off" trains the ablation where all phase texts form one global prompt
+    model_dim: int = 128
+    model_layers: int = 8
+    seed: int = 0
+    save_every: int = 500
+    log_every: int = 25
+    threads: int = 0  # torch CPU threads (0 = all cores)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides) -> TrainConfig:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise InputError(f"Training config not found: {path}.") from None
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"Training config {path} is not valid TOML: {err}.") from None
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InputError(f"Unknown keys in {path}: {sorted(unknown)}; valid keys: {sorted(known)}.")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+# ------------------------------------------------------------------------------------------------------ data
+class ClipBank:
+    """Training clips held in memory with precomputed audio features and encoded texts."""
+
+    def __init__(self, data_dir: Path, stage: int, fps_expected: float = 25.0):
+        from .synth import load_dataset
+
+        ds = load_dataset(data_dir)
+        if len(ds) == 0:
+            raise InputError(f"Dataset {data_dir} has no clips: rebuild it.")
+        self.fps = ds.fps
+        self.motion, self.features, self.plans = [], [], []
+        for sample in ds:
+            n = sample.motion.shape[0]
+            self.motion.append(torch.from_numpy(sample.motion))
+            self.features.append(frame_features(sample.audio, ds.fps, n).half())
+            plan = sample.plan if stage == 2 else PhasePlan(sample.plan.base, ())
+            self.plans.append(plan)
+        texts = sorted({t for p in self.plans for t in [p.base, *(ph.text for ph in p.phases)]})
+        encoder = default_text_encoder()
+        self.text = {}
+        for i in range(0, len(texts), 256):
+            chunk = texts[i : i + 256]
+            states, mask = encoder.encode(chunk)
+            for j, t in enumerate(chunk):
+                self.text[t] = states[j, : int(mask[j].sum())].half()
+        self.lengths = np.array([m.shape[0] for m in self.motion])
+
+    def __len__(self) -> int:
+        return len(self.motion)
+
+    def batch(self, rng: np.random.Generator, cfg: TrainConfig, device) -> tuple[torch.Tensor, MotionConditioning]:
+        from ..pipelines.motion import normalize_motion
+
+        frames = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
+        eligible = np.flatnonzero(self.lengths >= frames)
+        if len(eligible) == 0:
+            frames = int(self.lengths.max())
+            eligible = np.flatnonzero(self.lengths >= frames)
+        size = max(2, cfg.tokens_per_batch // frames)
+        picks = rng.choice(eligible, size=size, replace=len(eligible) < size)
+        motion, feats, base, phase_states, spans = [], [], [], [], []
+        for i in picks:
+            start = int(rng.integers(0, self.lengths[i] - frames + 1))
+            motion.append(self.motion[i][start : start + frames])
+            feats.append(self.features[i][start : start + frames].float())
+            t0, t1 = start / self.fps, (start + frames) / self.fps
+            plan = self.plans[i]
+            keep = [p for p in plan.phases if p.end > t0 and p.start < t1]
+            if keep and rng.random() < cfg.drop_phases:
+                keep = []
+            base.append(self.text[plan.base].float())
+            phase_states.append([self.text[p.text].float() for p in keep])
+            spans.append([(p.start - t0, p.end - t0) for p in keep])
+        base_t, base_m = _pad([*base])
+        packed = []
+        for states in phase_states:
+            if states:
+                packed.append(_pad(states))
+            else:
+                packed.append((torch.zeros(0, 1, base_t.shape[-1]), torch.zeros(0, 1, dtype=torch.bool)))
+        prompt = pack_phase_prompt(base_t, base_m, packed, spans)
+        x0 = normalize_motion(torch.stack(motion))  # (B, T, D)
+        batch = len(picks)
+        prefix = torch.zeros_like(x0)
+        prefix_mask = torch.zeros(batch, frames)
+        for b in range(batch):
+            if rng.random() < cfg.prefix_prob:
+                k = int(rng.integers(1, min(cfg.max_prefix, frames - 1) + 1))
+                prefix[b, :k] = x0[b, :k]
+                prefix_mask[b, :k] = 1.0
+        times = torch.from_numpy(frame_times(frames, self.fps)).float()[None].expand(batch, -1)
+        # Synthetic motion does not depend on the face: random descriptors teach the model to work for any face.
+        face = torch.from_numpy(rng.standard_normal((batch, FACE_DESCRIPTOR_DIM)).astype(np.float32))
+        cond = MotionConditioning(torch.stack(feats), prompt, times, face, prefix, prefix_mask)
+        return x0.to(device), cond
+
+
+def _pad(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    length = max(s.shape[0] for s in seqs)
+    out = torch.zeros(len(seqs), length, seqs[0].shape[-1])
+    mask = torch.zeros(len(seqs), length, dtype=torch.bool)
+    for i, s in enumerate(seqs):
+        out[i, : s.shape[0]] = s
+        mask[i, : s.shape[0]] = True
+    return out, mask
+
+
+# ---------------------------------------------------------------------------------------------------- training
+def flow_matching_loss(
+    model: MotionDiT, x0: torch.Tensor, cond: MotionConditioning, cfg: TrainConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """Rectified flow: x_t = (1 - s) x0 + s noise, target velocity noise - x0; s ~ logit-normal (SD3)."""
+    batch = x0.shape[0]
+    sigma = torch.sigmoid(torch.randn(batch, generator=gen))  # (B,)
+    noise = torch.randn(x0.shape, generator=gen)
+    x_t = (1 - sigma[:, None, None]) * x0 + sigma[:, None, None] * noise
+    drop_text = torch.rand(batch, generator=gen) < cfg.drop_text
+    drop_audio = torch.rand(batch, generator=gen) < cfg.drop_audio
+    out = model(x_t, sigma * 1000.0, cond, drop_text=drop_text, drop_audio=drop_audio, paca_mode=cfg.paca_mode)
+    return (out.sample - (noise - x0)).square().mean()
+
+
+def _lr(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def ensure_dataset(cfg: TrainConfig) -> Path:
+    data = Path(cfg.data_dir)
+    if not (data / "manifest.json").is_file():
+        from .synth import build_dataset
+
+        print(f"building {cfg.num_clips} stage-{cfg.stage} clips in {data} ...", flush=True)
+        build_dataset(data, cfg.num_clips, "train", cfg.stage, cfg.data_seed, workers=max(1, (os.cpu_count() or 1)),
+                      progress=True)
+    return data
+
+
+def _save_atomic(folder: Path, write) -> None:
+    """Write a folder under a temp name, then swap it in: a crash never leaves a half checkpoint."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) one stage. Returns the checkpoint folder with ``transformer/`` and ``scheduler/``."""
+    from accelerate import Accelerator
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from tqdm import tqdm
+
+    if cfg.stage not in (1, 2):
+        raise InputError(f"stage must be 1 or 2, not {cfg.stage}.")
+    init = Path(cfg.init_from) / "transformer" if cfg.init_from else None
+    if init is not None and not (init / "config.json").is_file():
+        raise InputError(f"init_from {cfg.init_from} has no transformer/ checkpoint: run stage 1 first.")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    accelerator = Accelerator()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir = ensure_dataset(cfg) if accelerator.is_main_process else Path(cfg.data_dir)
+    accelerator.wait_for_everyone()
+    t_load = time.perf_counter()
+    bank = ClipBank(data_dir, cfg.stage)
+    accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
+
+    torch.manual_seed(cfg.seed)
+    if init is not None:
+        model = MotionDiT.from_pretrained(init)
+        model.register_to_config(paca_mode=cfg.paca_mode)
+    else:
+        model = MotionDiT(dim=cfg.model_dim, num_layers=cfg.model_layers, schedule=cfg.schedule, paca_mode=cfg.paca_mode)
+    model.train()
+    ema = MotionDiT.from_config(model.config)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False).eval()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    state_dir, step = out / "state", 0
+    if (state_dir / "meta.json").is_file():
+        accelerator.load_state(str(state_dir / "accelerate"))
+        meta = json.loads((state_dir / "meta.json").read_text())
+        step = int(meta["step"])
+        from safetensors.torch import load_file
+
+        ema.load_state_dict(load_file(state_dir / "ema.safetensors"))
+        accelerator.print(f"resumed from step {step}")
+    rng = np.random.default_rng([cfg.seed, accelerator.process_index, step])
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + accelerator.process_index * 7919 + step)
+    scheduler = FlowMatchEulerDiscreteScheduler()
+
+    def save(final: bool = False) -> None:
+        unwrapped = accelerator.unwrap_model(model)
+
+        def write_state(tmp: Path) -> None:
+            from safetensors.torch import save_file
+
+            accelerator.save_state(str(tmp / "accelerate"))
+            save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, tmp / "ema.safetensors")
+            (tmp / "meta.json").write_text(json.dumps({"step": step, "config": asdict(cfg)}))
+
+        if accelerator.is_main_process:
+            _save_atomic(state_dir, write_state)
+            _save_atomic(out / "transformer", lambda tmp: ema.save_pretrained(tmp, safe_serialization=True))
+            _save_atomic(out / "scheduler", lambda tmp: scheduler.save_pretrained(tmp))
+            (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        del unwrapped
+
+    log = open(out / "log.jsonl", "a", encoding="utf-8") if accelerator.is_main_process else None
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"stage {cfg.stage}", disable=not accelerator.is_main_process)
+    running, t0 = None, time.perf_counter()
+    while step < cfg.steps:
+        x0, cond = bank.batch(rng, cfg, accelerator.device)
+        for group in optimizer.param_groups:
+            group["lr"] = _lr(step, cfg)
+        loss = flow_matching_loss(model, x0, cond, cfg, gen)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        if cfg.grad_clip:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        with torch.no_grad():
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            for p_ema, p in zip(ema.parameters(), accelerator.unwrap_model(model).parameters(), strict=True):
+                p_ema.lerp_(p.detach(), 1 - decay)
+        step += 1
+        value = float(loss.detach())
+        running = value if running is None else 0.98 * running + 0.02 * value
+        bar.update()
+        bar.set_postfix(loss=f"{running:.4f}")
+        if log is not None and (step % cfg.log_every == 0 or step == cfg.steps):
+            log.write(json.dumps({"step": step, "loss": round(running, 5), "lr": _lr(step, cfg),
+                                  "elapsed_s": round(time.perf_counter() - t0, 1)}) + "\n")
+            log.flush()
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save()
+    bar.close()
+    if log is not None:
+        log.close()
+    accelerator.wait_for_everyone()
+    if not (out / "transformer" / "config.json").is_file():
+        save()
+    return out

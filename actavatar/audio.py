@@ -136,23 +136,23 @@ def log_mel(wave: np.ndarray) -> torch.Tensor:
 def frame_features(wave: np.ndarray, fps: float, num_frames: int | None = None) -> torch.Tensor:
     """(T, FEATURE_DIM) per-video-frame audio features: SUBFRAMES log-mels + exact log loudness of the span."""
     num_frames = num_video_frames(len(wave), fps) if num_frames is None else num_frames
-    mel = log_mel(wave)  # (J, M)
+    # numpy from here on: these arrays are small, and torch's intra-op threads only add sync overhead.
+    mel = log_mel(wave).numpy()  # (J, M)
     # Sub-interval centres of each frame's span, in mel-frame units; linear interpolation between mel frames.
     t = (np.arange(num_frames)[:, None] + (np.arange(SUBFRAMES)[None, :] + 0.5) / SUBFRAMES) / fps  # (T, K) s
-    pos = torch.from_numpy(t.reshape(-1) * SAMPLE_RATE / HOP).float().clamp(0, mel.shape[0] - 1)
-    lo = pos.floor().long()
-    hi = (lo + 1).clamp(max=mel.shape[0] - 1)
-    w = (pos - lo.float())[:, None]
-    sub = (1 - w) * mel[lo] + w * mel[hi]  # (T*K, M)
-    sub = sub.view(num_frames, SUBFRAMES * N_MELS)
+    pos = np.clip(t.reshape(-1) * SAMPLE_RATE / HOP, 0, mel.shape[0] - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, mel.shape[0] - 1)
+    w = (pos - lo)[:, None].astype(np.float32)
+    sub = ((1 - w) * mel[lo] + w * mel[hi]).reshape(num_frames, SUBFRAMES * N_MELS)  # (T, K*M)
     # Exact per-span loudness: frame t's samples [t*sr/fps, (t+1)*sr/fps).
     edges = np.round(np.arange(num_frames + 1) * SAMPLE_RATE / fps).astype(np.int64)
     sq = np.concatenate([[0.0], np.cumsum(wave.astype(np.float64) ** 2)])
     edges_c = np.clip(edges, 0, len(wave))
     counts = np.maximum(edges[1:] - edges[:-1], 1)
-    rms = np.sqrt((sq[edges_c[1:]] - sq[edges_c[:-1]]) / counts)
-    loud = torch.from_numpy(np.log(rms + 1e-5)).float()[:, None]  # (T, 1)
-    return torch.cat([sub, loud], dim=1)  # (T, FEATURE_DIM)
+    rms = np.sqrt(np.maximum(sq[edges_c[1:]] - sq[edges_c[:-1]], 0.0) / counts)
+    loud = np.log(rms + 1e-5).astype(np.float32)[:, None]  # (T, 1)
+    return torch.from_numpy(np.concatenate([sub, loud], axis=1).astype(np.float32))  # (T, FEATURE_DIM)
 
 
 def loudness_envelope(wave: np.ndarray, fps: float, num_frames: int | None = None) -> np.ndarray:

@@ -79,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_generate(sub)
     _add_extract(sub)
+    from .evaluation.cli import add_eval_parser
     from .training.cli import add_train_parser
 
     add_train_parser(sub)
+    add_eval_parser(sub)
     return parser
 
 

@@ -40,7 +40,7 @@ def test_seeded_determinism_and_seed_sensitivity(tiny_pipeline):
 def test_long_audio_is_generated_in_overlapping_windows(tiny_pipeline):
     out = tiny_pipeline(speechlike(25.0), PLAN, None, num_inference_steps=2)
     assert out.motion.shape[0] == 625
-    assert out.windows == [(0, 250), (225, 475), (450, 625)]
+    assert out.windows == [(0, 200), (175, 375), (350, 550), (525, 625)]
 
 
 def test_callback_on_step_end_sees_and_can_replace_latents(tiny_pipeline):

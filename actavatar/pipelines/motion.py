@@ -139,7 +139,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         paca_mode: str = "hard",
         schedule: str | None = None,
         seed: int = 0,
-        window_frames: int = 250,
+        window_frames: int = 200,  # = the training max_frames: time anchors stay in the trained range
         overlap_frames: int = 25,
         callback_on_step_end: Callable[[ActAvatarMotionPipeline, int, int, dict], dict] | None = None,
         progress: Callable[[str, int, int], None] | None = None,

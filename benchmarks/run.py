@@ -1,0 +1,151 @@
+"""End-to-end speed and memory of every stage, each beside its floor measured in the same run.
+
+    python benchmarks/run.py                      # 10, 30, 60 s clips at 512 px, 25 fps; writes benchmarks/results.json
+    python benchmarks/run.py --durations 10 --size 256
+
+Each clip runs in a fresh worker process (so peak RSS is that clip's own), after one warm-up generation in that
+process; the cold-start figure is a new process running the CLI to the first finished video. The floor is
+ffmpeg alone encoding the same number of frames at the same size with the same settings (``write_video`` fed a
+precomputed frame), so end-to-end ÷ floor says how far we are from the cost of producing the file at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PORTRAIT = ROOT / "examples" / "portraits" / "astronaut.jpg"
+SPEECH = ROOT / "examples" / "welcome.wav"
+PLAN = {"base": "a calm astronaut talking", "phases": [
+    {"start": 1.0, "end": 3.0, "text": "nods twice"}, {"start": 4.0, "end": 6.0, "text": "smiles"}]}
+
+
+def make_audio(seconds: float, path: Path) -> Path:
+    """The example speech clip tiled to ``seconds`` (real espeak-ng speech with natural pauses)."""
+    import numpy as np
+    import soundfile as sf
+
+    from actavatar.audio import load_audio
+
+    wave = load_audio(SPEECH)
+    reps = int(np.ceil(seconds * 16000 / len(wave)))
+    sf.write(path, np.tile(wave, reps)[: int(seconds * 16000)], 16000)
+    return path
+
+
+def worker(seconds: float, size: int, fps: float, steps: int) -> dict:
+    """Runs in its own process: warm-up, then one measured generation and the ffmpeg-only floor."""
+    import numpy as np
+    import torch
+
+    from actavatar.api import generate
+    from actavatar.render import PortraitRenderer, analyze_face, load_portrait, write_video
+
+    torch.set_num_threads(int(os.environ.get("ACTAVATAR_THREADS", "2")))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        audio = make_audio(seconds, tmp / "speech.wav")
+        warm = make_audio(2.0, tmp / "warm.wav")
+        generate(PORTRAIT, warm, None, out=tmp / "warm.mp4", steps=steps, fps=fps, size=size)
+        t = time.perf_counter()
+        result = generate(PORTRAIT, audio, PLAN, out=tmp / "clip.mp4", steps=steps, fps=fps, size=size)
+        e2e = time.perf_counter() - t
+        frames = result.report["num_frames"]
+        image = load_portrait(PORTRAIT)
+        frame = PortraitRenderer(image, analyze_face(image), size=size).render(np.zeros(14, np.float32))
+        t = time.perf_counter()
+        write_video((frame for _ in range(frames)), tmp / "floor.mp4", fps, audio_path=audio, num_frames=frames)
+        floor = time.perf_counter() - t
+    timings = result.report["timings_s"]
+    return {
+        "seconds": seconds,
+        "frames": frames,
+        "size": result.report["settings"]["frame_size"],
+        "encode_s": timings["encode"],
+        "diffusion_s": timings["diffusion"],
+        "render_s": timings["render"],
+        "mux_s": timings["mux"],
+        "end_to_end_s": e2e,
+        "ffmpeg_floor_s": floor,
+        "rtf": e2e / seconds,
+        "x_floor": e2e / floor,
+        "render_fps": frames / timings["render"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def cold_start(size: int, fps: float, steps: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        audio = make_audio(10.0, tmp / "speech.wav")
+        (tmp / "plan.json").write_text(json.dumps(PLAN))
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "actavatar", "generate", "--portrait", str(PORTRAIT), "--audio",
+                        str(audio), "--phases", str(tmp / "plan.json"), "--out", str(tmp / "c.mp4"), "--size",
+                        str(size), "--fps", str(fps), "--steps", str(steps)], check=True, cwd=ROOT,
+                       capture_output=True)
+        return time.perf_counter() - t
+
+
+def table(rows: list[dict], cold: float | None) -> str:
+    head = ("| clip | frames | encode s | diffusion s | render s | mux s | end-to-end s | ffmpeg floor s | "
+            "× floor | RTF | render fps | peak RSS MB |")
+    lines = [head, "|" + "---|" * 12]
+    for r in rows:
+        lines.append(
+            f"| {r['seconds']:.0f} s | {r['frames']} | {r['encode_s']:.2f} | {r['diffusion_s']:.2f} | "
+            f"{r['render_s']:.2f} | {r['mux_s']:.2f} | {r['end_to_end_s']:.2f} | {r['ffmpeg_floor_s']:.2f} | "
+            f"{r['x_floor']:.2f} | {r['rtf']:.3f} | {r['render_fps']:.0f} | {r['peak_rss_mb']:.0f} |"
+        )
+    if len(rows) > 1:
+        base = rows[0]
+        for r in rows[1:]:
+            lines.append(f"\n{r['seconds']:.0f} s ÷ {base['seconds']:.0f} s time: "
+                         f"{r['end_to_end_s'] / base['end_to_end_s']:.2f}× (clip ratio {r['seconds'] / base['seconds']:.0f}×)")
+    if cold is not None:
+        lines.append(f"\ncold start (new process → first finished 10 s video, CLI): {cold:.1f} s")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--durations", type=float, nargs="+", default=[10, 30, 60])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--fps", type=float, default=25)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--worker", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.size, args.fps, args.steps)))
+        return 0
+    rows = []
+    for seconds in args.durations:
+        cmd = [sys.executable, __file__, "--worker", str(seconds), "--size", str(args.size), "--fps", str(args.fps),
+               "--steps", str(args.steps)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f"{seconds:.0f} s clip: {rows[-1]['end_to_end_s']:.2f} s end to end", file=sys.stderr)
+    cold = None if args.no_cold else cold_start(args.size, args.fps, args.steps)
+    text = table(rows, cold)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"{machine}; {args.size} px, {args.fps:g} fps, {args.steps} steps\n\n{text}")
+    Path(args.out).write_text(json.dumps({"machine": machine, "rows": rows, "cold_start_s": cold,
+                                          "size": args.size, "fps": args.fps, "steps": args.steps}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -50,6 +50,12 @@ class GenerationResult:
     motion: np.ndarray  # (T, MOTION_DIM)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json_atomic(path: str | Path, data: Mapping) -> Path:
     """Write JSON to a temp file in the same folder, then rename: readers never see half a file."""
     path = Path(path)
@@ -58,6 +64,7 @@ def write_json_atomic(path: str | Path, data: Mapping) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False)
+        os.chmod(tmp, 0o644 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

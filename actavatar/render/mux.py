@@ -1,0 +1,124 @@
+"""Frames (+ audio) -> H.264/AAC mp4 through the ffmpeg binary bundled with moviepy (imageio-ffmpeg).
+
+Frames are piped to ffmpeg as they are produced (never all held in memory). The file is written next to the
+destination under a temporary name and moved into place only when ffmpeg succeeded, so a failure never leaves a
+partial mp4 behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ActAvatarError, InputError
+
+X264_PRESET = "veryfast"
+X264_CRF = 18
+
+
+def ffmpeg_exe() -> str:
+    """Path of moviepy's bundled ffmpeg."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _stderr_tail(path: Path) -> str:
+    try:
+        lines = path.read_text("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def write_video(
+    frames: Iterable[np.ndarray],
+    out_path: str | Path,
+    fps: float,
+    audio_path: str | Path | None = None,
+    num_frames: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Encode RGB uint8 frames (all the same even size) as H.264 yuv420p at ``fps``, muxing AAC of ``audio_path``.
+
+    ``num_frames`` (if known) is only used for ``progress(done, total)`` callbacks. Returns the output path.
+    Raises ``InputError`` for bad frames or unreadable audio and ``ActAvatarError`` if ffmpeg fails otherwise.
+    """
+    out_path = Path(out_path)
+    if not fps or fps <= 0 or not np.isfinite(fps):
+        raise InputError(f"fps must be a positive number, got {fps}: use e.g. --fps 25.")
+    if audio_path is not None:
+        if not Path(audio_path).is_file():
+            raise InputError(f"Audio file {audio_path} does not exist: check the path.")
+        if not _has_audio_stream(Path(audio_path)):
+            raise InputError(
+                f"{Path(audio_path).name} has no readable audio: upload a wav, mp3, m4a, flac or ogg file."
+            )
+    if not out_path.parent.exists():
+        raise InputError(f"Output folder {out_path.parent} does not exist: create it or choose another --out.")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".tmp.mp4", dir=out_path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    log = tmp.with_suffix(".log")
+    proc: subprocess.Popen | None = None
+    count = 0
+    try:
+        it = iter(frames)
+        first = next(it, None)
+        if first is None:
+            raise InputError("No frames to encode: the motion sequence is empty.")
+        first = np.ascontiguousarray(first)
+        if first.dtype != np.uint8 or first.ndim != 3 or first.shape[2] != 3:
+            raise InputError(f"Frames must be RGB uint8 (H, W, 3), got {first.dtype} {first.shape}.")
+        h, w = first.shape[:2]
+        if h % 2 or w % 2:
+            raise InputError(f"Frame size {w}x{h} must be even for H.264 yuv420p: use an even --size.")
+        cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-nostdin"]
+        cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "pipe:0"]
+        if audio_path is not None:
+            cmd += ["-i", str(audio_path), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "128k"]
+        cmd += ["-c:v", "libx264", "-preset", X264_PRESET, "-crf", str(X264_CRF), "-pix_fmt", "yuv420p"]
+        cmd += ["-movflags", "+faststart", "-f", "mp4", str(tmp)]
+        with open(log, "wb") as err_file:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err_file)
+            frame: np.ndarray | None = first
+            while frame is not None:
+                frame = np.ascontiguousarray(frame)
+                if frame.shape != first.shape or frame.dtype != np.uint8:
+                    raise InputError(f"Frame {count} is {frame.dtype} {frame.shape}, expected uint8 {first.shape}.")
+                try:
+                    proc.stdin.write(frame.tobytes())
+                except BrokenPipeError:
+                    break  # ffmpeg died; its message is reported below
+                count += 1
+                if progress is not None:
+                    progress(count, num_frames or 0)
+                frame = next(it, None)
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            rc = proc.wait()
+        if rc != 0:
+            detail = _stderr_tail(log) or f"exit code {rc}"
+            raise ActAvatarError(f"Video encoding failed ({detail}): check free disk space and the output path.")
+        os.replace(tmp, out_path)
+        return out_path
+    except BaseException:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        log.unlink(missing_ok=True)
+
+
+def _has_audio_stream(path: Path) -> bool:
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True)
+    return "Audio:" in proc.stderr

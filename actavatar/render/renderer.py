@@ -1,0 +1,551 @@
+"""Motion parameters -> frames of the uploaded portrait.
+
+Per portrait (once): the 468 face-mesh landmarks plus two rings around the face oval and anchors on the image
+border are triangulated; a half-resolution grid gets its barycentric weights in that mesh, so every expression
+basis (jaw, smile, frown, pucker, brows up/down) becomes a precomputed dense displacement field. Depth comes from
+mediapipe's relative z, so head rotation is a real 3D rotation of the face surface about a neck pivot, blended into
+the still background by a smooth head mask.
+
+Per frame: blend the basis fields, apply the rigid head motion, invert the forward field by fixed-point
+iteration at half resolution, upsample, then resolve eyelids/gaze (occlusion, not warping) on the eye regions,
+``cv2.remap`` the portrait once and paint the mouth interior where the lips part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+from ..motion import MOTION_DIM, MOTION_INDEX, MOTION_LIMITS, MOTION_NAMES
+from .face import (
+    BROW_LOWER,
+    BROW_UPPER,
+    CHEEK_L,
+    CHEEK_R,
+    CHIN,
+    EYE_CORNERS,
+    EYE_LOWER,
+    EYE_UPPER,
+    FACE_OVAL,
+    FOREHEAD,
+    IRIS,
+    LIP_LOWER_INNER,
+    LIP_LOWER_OUTER,
+    LIP_UPPER_INNER,
+    LIP_UPPER_OUTER,
+    MOUTH_CORNERS,
+    FaceAnalysis,
+    face_frame,
+)
+
+# Basis magnitudes at parameter 1, in face widths (fw) or face heights (fh, forehead-to-chin landmarks).
+JAW_GAP_FH = 0.35  # inner-lip gap at jaw_open = 1 (motion.py contract)
+SMILE_UP_FH, SMILE_OUT_FW = 0.05, 0.06
+FROWN_DOWN_FH, FROWN_IN_FW = 0.045, 0.015
+PUCKER_NARROW = 0.3  # fraction of the mouth half-width
+BROW_UP_FH, BROW_DOWN_FH, BROW_IN_FW = 0.07, 0.035, 0.02
+GAZE_X_EYE_WIDTHS, GAZE_Y_EYE_WIDTHS = 0.22, 0.10  # iris travel at gaze = +-1
+
+EXPRESSION_BASES = ("jaw_open", "smile_pos", "smile_neg", "lip_pucker", "brow_pos", "brow_neg")
+DEPTH_SMOOTH_FW, DEPTH_SCALE = 0.06, 0.8
+GRID_STEP = 2  # the warp field is solved at 1/GRID_STEP resolution and upsampled
+_NEWTON_ITERS = 2
+_NUM_MESH_LANDMARKS = 468  # iris points (468..477) drive gaze only
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Geometry shared with the extractor
+
+
+def rotation_matrix(pitch: float, yaw: float, roll: float) -> np.ndarray:
+    """R = Rz(roll) Ry(yaw) Rx(pitch) in degrees, image axes (x right, y down, z away from the camera).
+
+    Pitch > 0 moves the nose down (chin down), yaw > 0 moves the nose to image right, roll > 0 is clockwise.
+    """
+    p, y, r = np.deg2rad([pitch, yaw, roll])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    ry = np.array([[np.cos(y), 0, -np.sin(y)], [0, 1, 0], [np.sin(y), 0, np.cos(y)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def rotation_angles(rot: np.ndarray) -> tuple[float, float, float]:
+    """Inverse of ``rotation_matrix``: (pitch, yaw, roll) in degrees."""
+    yaw = np.arcsin(np.clip(rot[2, 0], -1.0, 1.0))
+    pitch = np.arctan2(rot[2, 1], rot[2, 2])
+    roll = np.arctan2(rot[1, 0], rot[0, 0])
+    return tuple(float(v) for v in np.rad2deg([pitch, yaw, roll]))
+
+
+def head_pivot(landmarks: np.ndarray) -> np.ndarray:
+    """(3,) rotation centre of the head: upper neck, between the ears, slightly behind them."""
+    _, _, _, fw, _ = face_frame(landmarks)
+    ears = landmarks[[CHEEK_L, CHEEK_R]].mean(0)
+    return np.array([ears[0], 0.5 * ears[1] + 0.5 * landmarks[CHIN, 1], ears[2] + 0.05 * fw], np.float32)
+
+
+def face_relief(landmarks: np.ndarray) -> np.ndarray:
+    """(N,) depth used for head rotation, shared by renderer and extractor so both see the same 3D face.
+
+    mediapipe's z smoothed over the face (Gaussian in the image plane) and flattened towards the pivot: the raw
+    relief is bumpy (eye sockets, nostrils) and steep at the cheeks, which would fold the 2D warp on turns.
+    """
+    _, _, _, fw, _ = face_frame(landmarks)
+    pz = head_pivot(landmarks)[2]
+    xy = landmarks[:, :2].astype(np.float64)
+    d2 = np.sum((xy[:, None] - xy[None]) ** 2, axis=2)
+    k = np.exp(-d2 / (2 * (DEPTH_SMOOTH_FW * fw) ** 2))
+    z = (k @ landmarks[:, 2]) / k.sum(1)
+    return (pz + DEPTH_SCALE * (z - pz)).astype(np.float32)
+
+
+def expression_bases(landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-landmark image-plane displacement (478, 2) in pixels for each expression basis at parameter 1."""
+    origin, ex, ey, fw, fh = face_frame(landmarks)
+    pts = landmarks[:, :2]
+    u = (pts - origin) @ ex
+    v = (pts - origin) @ ey
+    n = len(landmarks)
+
+    def along(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+        a, b = np.broadcast_to(a, (n,)), np.broadcast_to(b, (n,))
+        return (a[:, None] * ex[None] + b[:, None] * ey[None]).astype(np.float32)
+
+    def gauss(centre: np.ndarray, sigma: float) -> np.ndarray:
+        return np.exp(-np.sum((pts - centre) ** 2, axis=1) / (2 * sigma**2))
+
+    eyes = list({*sum(EYE_UPPER + EYE_LOWER, ()), *range(468, n)})
+    upper_lip, lower_lip = set(LIP_UPPER_INNER + LIP_UPPER_OUTER), set(LIP_LOWER_INNER + LIP_LOWER_OUTER)
+    corners = {61, 291, 78, 308}
+    mouth_c = (pts[13] + pts[14]) / 2
+    mouth_w = float(np.linalg.norm(pts[291] - pts[61]))
+    u_mc = float((mouth_c - origin) @ ex)
+
+    # jaw_open: the mandible swings down; how far a point follows it grows with its depth in front of the ears.
+    split_u = (u[list(LIP_UPPER_INNER)] + u[list(LIP_LOWER_INNER)]) / 2
+    split_v = (v[list(LIP_UPPER_INNER)] + v[list(LIP_LOWER_INNER)]) / 2
+    order = np.argsort(split_u)
+    v_split = np.interp(u, split_u[order], split_v[order])
+    lower = np.clip((v - v_split) / (0.08 * fh) + 0.5, 0.0, 1.0)
+    lower = lower * lower * (3 - 2 * lower)
+    for i in range(n):
+        lower[i] = 0.0 if i in upper_lip - corners else 1.0 if i in lower_lip - corners else lower[i]
+    lower[list(corners)] = 0.45
+    z_ear = landmarks[[CHEEK_L, CHEEK_R], 2].mean()
+    depth = np.clip((z_ear - landmarks[:, 2]) / max(z_ear - landmarks[14, 2], 1e-3), 0.0, 1.0)
+    gap = JAW_GAP_FH * fh
+    up_lip = (1 - lower) * np.exp(-np.sum((pts - mouth_c) ** 2, 1) / (0.5 * mouth_w) ** 2) * (v < v_split + 1)
+    # The lower lip sags most in the middle: its corners stay tied to the mouth corners.
+    lateral = np.clip(np.abs(u - u_mc) / (0.5 * mouth_w), 0.0, 1.0)
+    sag = np.ones(n)
+    sag[list(lower_lip - corners)] = 1.0 - 0.55 * lateral[list(lower_lip - corners)] ** 2
+    jaw = along(0.0, 0.9 * gap * lower * depth * sag - 0.1 * gap * up_lip * (1.0 - 0.6 * lateral**2))
+
+    # smile / frown: mouth corners up-and-out / down-and-in, dragging the cheeks.
+    smile_pos, smile_neg = np.zeros((n, 2), np.float32), np.zeros((n, 2), np.float32)
+    for c in MOUTH_CORNERS:
+        side = float(np.sign(u[c] - u_mc))
+        w = gauss(pts[c], 0.09 * fw)
+        smile_pos += along(side * SMILE_OUT_FW * fw * w, -SMILE_UP_FH * fh * w)
+        smile_neg += along(-side * FROWN_IN_FW * fw * w, FROWN_DOWN_FH * fh * w)
+        cheek = (pts[c] + pts[EYE_CORNERS[0 if side < 0 else 1][0]]) / 2
+        smile_pos += along(0.0, -0.015 * fh * gauss(cheek, 0.1 * fw))
+
+    # lip_pucker: lips gather towards the mouth centre and pout (outer lip lines move out vertically).
+    lips = list(upper_lip | lower_lip)
+    d_lip = np.min(np.linalg.norm(pts[:, None] - pts[lips][None], axis=2), axis=1)
+    w_lip = np.exp(-(d_lip**2) / (2 * (0.05 * fw) ** 2))
+    pout = np.zeros(n)
+    pout[list(LIP_UPPER_OUTER[1:-1])] = -0.012 * fh
+    pout[list(LIP_LOWER_OUTER[1:-1])] = 0.012 * fh
+    pucker = along(-PUCKER_NARROW * (u - u_mc) * w_lip, pout)
+
+    # brows: up (surprise) or down and together (furrow); forehead follows, eyes stay.
+    brows = list(sum(BROW_UPPER + BROW_LOWER, ()))
+    d_brow = np.min(np.linalg.norm(pts[:, None] - pts[brows][None], axis=2), axis=1)
+    w_brow = np.exp(-(d_brow**2) / (2 * (0.07 * fw) ** 2))
+    v_eye_top = v[list(sum(EYE_UPPER, ()))].min()
+    w_brow = w_brow * np.clip((v_eye_top - v) / (0.04 * fh), 0.0, 1.0)
+    brow_pos = along(0.0, -BROW_UP_FH * fh * w_brow)
+    inner = np.zeros(n)
+    for inner_end in (55, 285):
+        inner += np.sign(u_mc - u[inner_end]) * BROW_IN_FW * fw * gauss(pts[inner_end], 0.06 * fw)
+    brow_neg = along(inner * w_brow, BROW_DOWN_FH * fh * w_brow)
+
+    bases = {
+        "jaw_open": jaw,
+        "smile_pos": smile_pos,
+        "smile_neg": smile_neg,
+        "lip_pucker": pucker,
+        "brow_pos": brow_pos,
+        "brow_neg": brow_neg,
+    }
+    for b in bases.values():
+        b[eyes] = 0.0
+    return bases
+
+
+def basis_weights(motion: np.ndarray) -> np.ndarray:
+    """Motion (14,) -> weights of EXPRESSION_BASES (signed parameters split into their two bases)."""
+    m = motion
+    smile, brow = m[MOTION_INDEX["smile"]], m[MOTION_INDEX["brow_raise"]]
+    return np.array(
+        [m[MOTION_INDEX["jaw_open"]], max(smile, 0), max(-smile, 0), m[MOTION_INDEX["lip_pucker"]],
+         max(brow, 0), max(-brow, 0)],
+        np.float32,
+    )  # fmt: skip
+
+
+def clip_motion(motion: np.ndarray) -> np.ndarray:
+    motion = np.asarray(motion, dtype=np.float32)
+    if motion.shape != (MOTION_DIM,):
+        raise ValueError(f"motion must have shape ({MOTION_DIM},), got {motion.shape}")
+    lo = np.array([MOTION_LIMITS[k][0] for k in MOTION_NAMES], np.float32)
+    hi = np.array([MOTION_LIMITS[k][1] for k in MOTION_NAMES], np.float32)
+    return np.clip(np.nan_to_num(motion), lo, hi)
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Renderer
+
+
+class PortraitRenderer:
+    """Renders motion frames of one portrait. Build once per portrait (~0.1 s), then ``render`` per frame."""
+
+    def __init__(self, image: np.ndarray, face: FaceAnalysis, size: int = 512):
+        from scipy import sparse
+        from scipy.spatial import Delaunay
+
+        if size < 64 or size % 2:
+            raise ValueError(f"size must be an even number >= 64, got {size}")
+        h0, w0 = image.shape[:2]
+        s = size / max(h0, w0)
+        w, h = (size, max(2, 2 * round(h0 * s / 2))) if w0 >= h0 else (max(2, 2 * round(w0 * s / 2)), size)
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+        self.image = np.ascontiguousarray(cv2.resize(image, (w, h), interpolation=interp))
+        self.face = face.scaled(w / w0, h / h0)
+        self.width, self.height = w, h
+        lm = self.face.landmarks
+        self._lm = lm
+        self._bases = expression_bases(lm)
+        # Open neutral mouth (teeth showing): split its inside along the midline so upper teeth ride with the upper
+        # lip and lower teeth with the jaw; the gap between the two copies is where the cavity is painted.
+        up_i, lo_i = list(LIP_UPPER_INNER), list(LIP_LOWER_INNER)
+        self._gap0 = float(np.linalg.norm(lm[14, :2] - lm[13, :2]))
+        self._teeth_split = self._gap0 > 3.0
+        extra, extra_b = [], {name: [] for name in EXPRESSION_BASES}
+        if self._teeth_split:
+            for a, b in zip(up_i[1:-1], lo_i[1:-1], strict=True):
+                mid = (lm[a] + lm[b]) / 2
+                for src, off in ((a, -0.3), (b, 0.3)):
+                    extra.append(mid + np.array([*(off * self._ey_of(lm)), 0.0], np.float32))
+                    for name in EXPRESSION_BASES:
+                        extra_b[name].append(self._bases[name][src])
+            self._mouth_upper = [up_i[0]] + [len(lm) + 2 * i for i in range(len(up_i) - 2)] + [up_i[-1]]
+            self._mouth_lower = [lo_i[0]] + [len(lm) + 2 * i + 1 for i in range(len(lo_i) - 2)] + [lo_i[-1]]
+            self._gap0 = 0.6
+        else:
+            self._mouth_upper, self._mouth_lower = up_i, lo_i
+        if extra:
+            lm_ext = np.concatenate([lm, np.stack(extra)]).astype(np.float32)
+            self._bases = {
+                k: np.concatenate([v, np.stack(extra_b[k])]).astype(np.float32) for k, v in self._bases.items()
+            }
+        else:
+            lm_ext = lm
+        self._lm_ext = lm_ext
+        origin, ex, ey, fw, fh = face_frame(lm)
+        self._fw, self._fh, self._ex, self._ey = fw, fh, ex, ey
+        self._pivot = head_pivot(lm)
+
+        # Mesh: face landmarks + two rings around the oval + border anchors, so the field fades to zero.
+        oval = lm[list(FACE_OVAL)]
+        centre = oval[:, :2].mean(0)
+        ring1 = centre + 1.3 * (oval[:, :2] - centre)
+        ring2 = centre + 1.8 * (oval[:, :2] - centre)
+        n_side = 9
+        bx = np.linspace(-1.0, w, n_side)
+        by = np.linspace(-1.0, h, n_side)
+        border = np.concatenate(
+            [np.stack([bx, np.full_like(bx, -1.0)], 1), np.stack([bx, np.full_like(bx, h)], 1),
+             np.stack([np.full_like(by, -1.0), by], 1)[1:-1], np.stack([np.full_like(by, w), by], 1)[1:-1]]
+        )  # fmt: skip
+        mesh_idx = list(range(_NUM_MESH_LANDMARKS)) + list(range(len(lm), len(lm_ext)))
+        verts = np.concatenate([lm_ext[mesh_idx, :2], ring1, ring2, border]).astype(np.float64)
+        n_lm, n_ring = len(mesh_idx), len(oval)
+        tri = Delaunay(verts)
+
+        # Half-resolution grid; pixel centre of grid cell (i, j) is ((j + .5) * k - .5, (i + .5) * k - .5).
+        k = GRID_STEP
+        gh, gw = h // k, w // k
+        self._gh, self._gw = gh, gw
+        gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+        px, py = (gx + 0.5) * k - 0.5, (gy + 0.5) * k - 0.5
+        self._gx_idx, self._gy_idx = gx, gy
+        gpts = np.stack([px.ravel(), py.ravel()], 1).astype(np.float64)
+        simplex = tri.find_simplex(gpts)
+        simplex = np.where(simplex < 0, 0, simplex)  # every grid point is inside the border anchors' hull
+        trans = tri.transform[simplex]
+        b2 = np.einsum("nij,nj->ni", trans[:, :2], gpts - trans[:, 2])
+        bary = np.clip(np.concatenate([b2, 1 - b2.sum(1, keepdims=True)], 1), 0.0, 1.0)
+        bary /= bary.sum(1, keepdims=True)
+        rows = np.repeat(np.arange(len(gpts)), 3)
+        wmat = sparse.csr_matrix((bary.ravel(), (rows, tri.simplices[simplex].ravel())), shape=(len(gpts), len(verts)))
+
+        # Depth per vertex: landmarks' own z; rings and border at the pivot depth (they only move in-plane).
+        relief = self._relief = face_relief(lm_ext)
+        z_verts = np.concatenate([relief[mesh_idx], np.full(len(verts) - n_lm, self._pivot[2])])
+        self._z = (wmat @ z_verts).reshape(gh, gw).astype(np.float32)
+        self._px, self._py = px, py
+
+        # Expression basis fields on the grid, cropped to the rectangle where any of them is non-zero.
+        fields = []
+        for name in EXPRESSION_BASES:
+            b = self._bases[name][mesh_idx]
+            ring_b = 0.5 * b[list(FACE_OVAL)]
+            vb = np.concatenate([b, ring_b, np.zeros((len(verts) - n_lm - n_ring, 2), np.float32)])
+            fields.append((wmat @ vb).reshape(gh, gw, 2))
+        fields = np.stack(fields).astype(np.float32)  # (K, gh, gw, 2)
+        nz = np.abs(fields).max(axis=(0, 3)) > 1e-3
+        ys, xs = np.nonzero(nz)
+        if len(ys):
+            self._roi = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+        else:
+            self._roi = (0, 1, 0, 1)
+        y0, y1, x0, x1 = self._roi
+        self._fields = np.ascontiguousarray(fields[:, y0:y1, x0:x1].reshape(len(EXPRESSION_BASES), -1))
+
+        # Head mask: 1 over the head, smooth falloff into neck, shoulders and background.
+        hc = np.array([self._pivot[0], (lm[FOREHEAD, 1] + lm[CHIN, 1]) / 2 - 0.15 * fh])
+        r = np.sqrt(((px - hc[0]) / (0.8 * fw)) ** 2 + ((py - hc[1]) / (0.85 * fh)) ** 2)
+        border_d = np.minimum(np.minimum(px, w - 1 - px), np.minimum(py, h - 1 - py)) / max(w, h)
+        pin = _smoothstep((border_d - 0.02) / 0.06)  # the frame edge never moves, however close the head is
+        self._head_w = ((1 - _smoothstep((r - 1.0) / 0.8)) * pin).astype(np.float32)
+        active = self._head_w > 1e-4
+        y0, y1, x0, x1 = self._roi
+        active[y0:y1, x0:x1] = True
+        ys, xs = np.nonzero(active)
+        self._aroi = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+        ay0, ay1, ax0, ax1 = self._aroi
+        self._gx_roi = np.ascontiguousarray(gx[ay0:ay1, ax0:ax1] - ax0)
+        self._gy_roi = np.ascontiguousarray(gy[ay0:ay1, ax0:ax1] - ay0)
+        self._identity = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
+
+        # Eyes (source coordinates): lid contours as functions of x, brow, iris.
+        self._eyes = []
+        for side in (0, 1):
+            up, lo = lm[list(EYE_UPPER[side])], lm[list(EYE_LOWER[side])]
+            brow = lm[list(BROW_LOWER[side])]
+            xs_u, xs_l = np.argsort(up[:, 0]), np.argsort(lo[:, 0])
+            iris = lm[list(IRIS[side])]
+            width = float(np.linalg.norm(lm[EYE_CORNERS[side][0], :2] - lm[EYE_CORNERS[side][1], :2]))
+            self._eyes.append(
+                dict(
+                    ux=up[xs_u, 0], uy=up[xs_u, 1], lx=lo[xs_l, 0], ly=lo[xs_l, 1],
+                    bx=np.sort(brow[:, 0]), by=brow[np.argsort(brow[:, 0]), 1],
+                    x0=float(min(up[:, 0].min(), lo[:, 0].min())), x1=float(max(up[:, 0].max(), lo[:, 0].max())),
+                    iris=iris[0, :2].copy(), iris_r=float(np.linalg.norm(iris[1:, :2] - iris[0, :2], axis=1).mean()),
+                    width=width, idx=list(EYE_UPPER[side] + EYE_LOWER[side] + BROW_LOWER[side]),
+                )
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _ey_of(lm: np.ndarray) -> np.ndarray:
+        return face_frame(lm)[2]
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(width, height) of rendered frames."""
+        return self.width, self.height
+
+    def _head_transform(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(2, 3) rows of s*R and the (2,) offset so that x' = A @ (p3 - pivot) + pivot + t."""
+        rot = rotation_matrix(m[MOTION_INDEX["head_pitch"]], m[MOTION_INDEX["head_yaw"]], m[MOTION_INDEX["head_roll"]])
+        a = np.exp(m[MOTION_INDEX["head_scale"]]) * rot[:2]
+        t = np.array([m[MOTION_INDEX["head_tx"]], m[MOTION_INDEX["head_ty"]]]) * self._fw
+        return a.astype(np.float32), t.astype(np.float32)
+
+    def landmarks_for(self, motion: np.ndarray) -> np.ndarray:
+        """(478, 2) where each landmark lands in the rendered frame for ``motion``."""
+        return self._moved_landmarks(clip_motion(motion))[: len(self._lm)]
+
+    def _moved_landmarks(self, m: np.ndarray) -> np.ndarray:
+        wts = basis_weights(m)
+        disp = sum(wk * self._bases[name] for wk, name in zip(wts, EXPRESSION_BASES, strict=True))
+        a, t = self._head_transform(m)
+        q = self._lm_ext.copy()
+        q[:, 2] = self._relief
+        q[:, :2] += disp
+        return ((q - self._pivot) @ a.T + self._pivot[:2] + t).astype(np.float32)
+
+    def _forward_field(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Forward displacement (source -> frame) in pixels of the grid points inside the active region, (x, y)."""
+        wts = basis_weights(m)
+        a, t = self._head_transform(m)
+        ay0, ay1, ax0, ax1 = self._aroi
+        px, py = self._px[ay0:ay1, ax0:ax1], self._py[ay0:ay1, ax0:ax1]
+        ex = np.zeros_like(px)
+        ey = np.zeros_like(py)
+        if np.any(wts):
+            y0, y1, x0, x1 = self._roi  # expression region, inside the active region
+            e = (wts @ self._fields).reshape(y1 - y0, x1 - x0, 2)
+            ex[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = e[..., 0]
+            ey[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = e[..., 1]
+        pv = self._pivot
+        dx, dy = px + ex - pv[0], py + ey - pv[1]
+        dz = self._z[ay0:ay1, ax0:ax1] - pv[2]
+        hw = self._head_w[ay0:ay1, ax0:ax1]
+        # rigid part, blended by the head mask: w * (A (q - pivot) + pivot + t - q)
+        fx = ex + hw * ((a[0, 0] - 1) * dx + a[0, 1] * dy + a[0, 2] * dz + t[0])
+        fy = ey + hw * (a[1, 0] * dx + (a[1, 1] - 1) * dy + a[1, 2] * dz + t[1])
+        return fx, fy
+
+    def _backward_map(self, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+        """Invert the forward field: (h, w, 2) source coordinates of every output pixel of the active region."""
+        k = GRID_STEP
+        # Newton on s + f(s) = y with the field's Jacobian (fixed-point iteration diverges where the skin stretches
+        # more than 2x, e.g. between a low brow and the eye when the brows go up).
+        jxx = np.gradient(fx, axis=1) / k + 1
+        jxy = np.gradient(fx, axis=0) / k
+        jyx = np.gradient(fy, axis=1) / k
+        jyy = np.gradient(fy, axis=0) / k + 1
+        det = jxx * jyy - jxy * jyx
+        det = np.where(np.abs(det) < 0.05, np.copysign(np.float32(0.05), det), det)
+        packed = cv2.merge([fx, fy, jyy / det, -jxy / det])  # remap handles at most 4 channels at once
+        packed_b = cv2.merge([-jyx / det, jxx / det])
+        gx, gy = self._gx_roi, self._gy_roi
+        bx, by = -fx, -fy
+        best_x, best_y, best_err = bx, by, np.full(bx.shape, np.inf, np.float32)
+        for it in range(_NEWTON_ITERS + 1):
+            mx, my = gx + bx / k, gy + by / k
+            f = cv2.remap(packed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)  # zero field outside
+            rx, ry = -bx - f[..., 0], -by - f[..., 1]  # y - (s + f(s)) with s = y + b
+            err = rx * rx + ry * ry
+            better = err < best_err  # keep each pixel's best iterate: Newton can overshoot at the lip corners
+            best_x, best_y = np.where(better, bx, best_x), np.where(better, by, best_y)
+            best_err = np.where(better, err, best_err)
+            if it == _NEWTON_ITERS:
+                break
+            g = cv2.remap(packed_b, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            bx = bx + np.clip(f[..., 2] * rx + f[..., 3] * ry, -4.0 * k, 4.0 * k)
+            by = by + np.clip(g[..., 0] * rx + g[..., 1] * ry, -4.0 * k, 4.0 * k)
+        ay0, ay1, ax0, ax1 = self._aroi
+        size = ((ax1 - ax0) * k, (ay1 - ay0) * k)
+        up = cv2.resize(cv2.merge([best_x, best_y]), size, interpolation=cv2.INTER_LINEAR)
+        return up + self._identity[ay0 * k : ay1 * k, ax0 * k : ax1 * k]
+
+    def _apply_eyes(self, src: np.ndarray, m: np.ndarray, dst_lm: np.ndarray) -> None:
+        """Eyelids close over the eye (skin above the lid slides down) and irises shift, in place on ``src``."""
+        blinks = (m[MOTION_INDEX["blink_left"]], m[MOTION_INDEX["blink_right"]])
+        gaze = np.array([m[MOTION_INDEX["gaze_x"]], m[MOTION_INDEX["gaze_y"]]], np.float32)
+        if not any(blinks) and not np.any(gaze):
+            return
+        h, w = src.shape[:2]
+        for eye, blink in zip(self._eyes, blinks, strict=True):
+            if blink <= 0 and not np.any(gaze):
+                continue
+            pts = dst_lm[eye["idx"]]
+            pad = 0.15 * eye["width"] + 2
+            x0, y0 = np.floor(pts.min(0) - pad).astype(int)
+            x1, y1 = np.ceil(pts.max(0) + pad).astype(int)
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            roi = src[y0:y1, x0:x1]
+            sx, sy = roi[..., 0], roi[..., 1]
+            inside = (sx > eye["x0"]) & (sx < eye["x1"])
+            u = np.interp(sx, eye["ux"], eye["uy"])
+            lo = np.interp(sx, eye["lx"], eye["ly"])
+            opening = inside & (sy > u) & (sy < lo)
+            out_x, out_y = sx.copy(), sy.copy()
+            if np.any(gaze):
+                off = gaze * np.array([GAZE_X_EYE_WIDTHS, GAZE_Y_EYE_WIDTHS], np.float32) * eye["width"]
+                c = eye["iris"] + off
+                d2 = ((sx - c[0]) ** 2 + (sy - c[1]) ** 2) / (1.6 * eye["iris_r"]) ** 2
+                bump = np.exp(-(d2**2)) * opening
+                out_x -= off[0] * bump
+                out_y -= off[1] * bump
+            if blink > 0:
+                brow = np.interp(sx, eye["bx"], eye["by"])
+                top = u - 0.5 * np.maximum(u - brow, 1.0)  # skin between here and the lid margin slides down
+                edge = u + blink * (lo - u) * 1.04
+                covered = inside & (sy > top) & (sy < edge)
+                skin_y = top + (sy - top) * (u - top) / np.maximum(edge - top, 1e-3)
+                out_x = np.where(covered, sx, out_x)
+                out_y = np.where(covered, skin_y, out_y)
+            roi[..., 0], roi[..., 1] = out_x, out_y
+
+    def _paint_mouth(self, frame: np.ndarray, dst_lm: np.ndarray) -> None:
+        """Dark cavity with a hint of teeth inside the parted lips, fading in as the gap grows past neutral."""
+        up_mid, lo_mid = self._mouth_upper[len(self._mouth_upper) // 2], self._mouth_lower[len(self._mouth_lower) // 2]
+        gap = float(np.linalg.norm(dst_lm[lo_mid] - dst_lm[up_mid]))
+        alpha_open = float(np.clip((gap - self._gap0) / (0.03 * self._fh), 0.0, 1.0))
+        if alpha_open <= 0:
+            return
+        upper, lower = dst_lm[self._mouth_upper], dst_lm[self._mouth_lower]
+        poly = np.concatenate([upper, lower[::-1]])
+        h, w = frame.shape[:2]
+        x0, y0 = np.floor(poly.min(0)).astype(int) - 2
+        x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
+        mask = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255.0
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        ou, ol = np.argsort(upper[:, 0]), np.argsort(lower[:, 0])
+        yu = np.interp(xx, upper[ou, 0], upper[ou, 1])
+        yl = np.interp(xx, lower[ol, 0], lower[ol, 1])
+        local_gap = np.maximum(yl - yu, 1e-3)
+        cx, half = (poly[:, 0].min() + poly[:, 0].max()) / 2, max(np.ptp(poly[:, 0]) / 2, 1.0)
+        side = np.clip(np.abs(xx - cx) / half, 0, 1)
+        t = np.clip((yy - yu) / local_gap, 0, 1)
+        # Cavity: dark red-brown, darker in the middle and towards the corners.
+        shade = (0.6 + 0.4 * t) * (1 - 0.6 * side**2)
+        colour = np.array([58, 20, 24], np.float32) * shade[..., None]
+        # Upper teeth hang from the upper lip (partly hidden by it), lower teeth barely show above the lower lip.
+        teeth_h = np.minimum(0.22 * local_gap, 0.035 * self._fh)
+        upper_teeth = _smoothstep((teeth_h - (yy - yu)) / 1.5) * (1 - side**2) * _smoothstep(local_gap / 6.0)
+        upper_teeth *= 0.0 if self._teeth_split else 1.0  # real teeth are already there
+        lower_teeth = _smoothstep((0.35 * teeth_h - (yl - yy)) / 1.5) * (1 - side**2) * 0.5
+        tooth = np.array([200, 190, 176], np.float32) * (1 - 0.45 * side[..., None] ** 2)
+        tooth = tooth * (0.8 + 0.2 * np.clip((yy - yu) / np.maximum(teeth_h, 1.0), 0, 1))[..., None]
+        colour = colour * (1 - upper_teeth[..., None]) + tooth * upper_teeth[..., None]
+        colour = colour * (1 - lower_teeth[..., None]) + 0.75 * tooth * lower_teeth[..., None]
+        a = (mask * alpha_open)[..., None]
+        roi = frame[y0:y1, x0:x1].astype(np.float32)
+        frame[y0:y1, x0:x1] = (roi * (1 - a) + colour * a + 0.5).astype(np.uint8)
+
+    def render(self, motion: np.ndarray) -> np.ndarray:
+        """One frame (H, W, 3) uint8 for a motion vector (14,); all zeros returns the resized portrait."""
+        m = clip_motion(motion)
+        if not np.any(m):
+            return self.image.copy()
+        dst_lm = self._moved_landmarks(m)
+        src = self._backward_map(*self._forward_field(m))
+        ay0, ay1, ax0, ax1 = (v * GRID_STEP for v in self._aroi)
+        self._apply_eyes(src, m, dst_lm - np.array([ax0, ay0], np.float32))
+        frame = self.image.copy()
+        frame[ay0:ay1, ax0:ax1] = cv2.remap(
+            self.image, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        self._paint_mouth(frame, dst_lm)
+        return frame
+
+    def render_all(self, motion: np.ndarray) -> Iterator[np.ndarray]:
+        """Frames for a (T, 14) motion sequence, produced one at a time."""
+        motion = np.asarray(motion, dtype=np.float32)
+        if motion.ndim != 2 or motion.shape[1] != MOTION_DIM:
+            raise ValueError(f"motion must have shape (T, {MOTION_DIM}), got {motion.shape}")
+        for row in motion:
+            yield self.render(row)

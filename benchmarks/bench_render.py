@@ -1,0 +1,92 @@
+"""Renderer speed: frames/s at 512x512 and (render + encode + mux) / (ffmpeg-only encode) for a 10 s clip.
+
+    python -m benchmarks.bench_render [--portrait examples/portraits/obama.jpg] [--seconds 10] [--fps 25]
+
+Both timings come from the same run on the same frames, so the ratio is comparable across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from actavatar.motion import MOTION_DIM, MOTION_INDEX
+from actavatar.render import PortraitRenderer, analyze_face, load_portrait, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def talking_motion(n: int, fps: float, seed: int = 0) -> np.ndarray:
+    """Speech-like motion: jaw at syllable rate, slow head sway, blinks, brows, gaze."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / fps
+    m = np.zeros((n, MOTION_DIM), np.float32)
+    m[:, MOTION_INDEX["jaw_open"]] = np.clip(0.25 + 0.25 * np.sin(2 * np.pi * 4.0 * t + rng.random()), 0, 1)
+    m[:, MOTION_INDEX["head_yaw"]] = 10 * np.sin(2 * np.pi * 0.3 * t)
+    m[:, MOTION_INDEX["head_pitch"]] = 5 * np.sin(2 * np.pi * 0.5 * t + 1)
+    m[:, MOTION_INDEX["head_roll"]] = 3 * np.sin(2 * np.pi * 0.2 * t)
+    m[:, MOTION_INDEX["smile"]] = 0.3 * np.sin(2 * np.pi * 0.1 * t)
+    m[:, MOTION_INDEX["brow_raise"]] = 0.4 * np.sin(2 * np.pi * 0.25 * t) ** 3
+    m[:, MOTION_INDEX["gaze_x"]] = 0.4 * np.sin(2 * np.pi * 0.15 * t)
+    blink = (np.mod(t, 3.0) < 0.15).astype(np.float32)
+    m[:, MOTION_INDEX["blink_left"]] = m[:, MOTION_INDEX["blink_right"]] = blink
+    return m
+
+
+def write_wav(path: Path, seconds: float, sr: int = 16000) -> Path:
+    t = np.arange(int(seconds * sr)) / sr
+    pcm = (0.2 * np.sin(2 * np.pi * 180 * t) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(sr)
+        f.writeframes(pcm.tobytes())
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--portrait", type=Path, default=ROOT / "examples" / "portraits" / "obama.jpg")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--fps", type=float, default=25.0)
+    parser.add_argument("--size", type=int, default=512)
+    args = parser.parse_args()
+
+    image = load_portrait(args.portrait)
+    t0 = time.perf_counter()
+    renderer = PortraitRenderer(image, analyze_face(image), size=args.size)
+    setup_s = time.perf_counter() - t0
+    n = int(round(args.seconds * args.fps))
+    motion = talking_motion(n, args.fps)
+
+    for row in motion[:10]:  # warm-up
+        renderer.render(row)
+    t0 = time.perf_counter()
+    frames = [renderer.render(row) for row in motion]
+    render_s = time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = write_wav(Path(tmp) / "a.wav", n / args.fps)
+        t0 = time.perf_counter()
+        write_video(iter(frames), Path(tmp) / "encode_only.mp4", args.fps, wav)
+        encode_s = time.perf_counter() - t0
+        del frames
+        t0 = time.perf_counter()
+        write_video(renderer.render_all(motion), Path(tmp) / "full.mp4", args.fps, wav, num_frames=n)
+        full_s = time.perf_counter() - t0
+
+    w, h = renderer.frame_size
+    print(f"portrait {args.portrait.name}  frame {w}x{h}  {n} frames  renderer setup {setup_s * 1000:.0f} ms")
+    print(f"render only:          {render_s:6.2f} s  = {n / render_s:6.1f} frames/s")
+    print(f"ffmpeg encode only:   {encode_s:6.2f} s  (same frames, h264 + aac)")
+    print(f"render + encode + mux:{full_s:6.2f} s")
+    print(f"ratio (render+mux) / encode-only = {full_s / encode_s:.2f}  (target <= 2)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The shipped MotionDiT does what the paper promises, checked on its motion output (the pixel-level evaluation
+with held-out phrasings is `python -m actavatar eval`; see MODEL_CARD.md)."""
+
+import numpy as np
+import pytest
+
+from actavatar.audio import loudness_envelope
+from actavatar.motion import MOTION_INDEX
+from actavatar.phases import Phase, PhasePlan
+from actavatar.pipelines.motion import DEFAULT_CHECKPOINT, ActAvatarMotionPipeline
+from actavatar.training.speech import synthesize
+
+pytestmark = pytest.mark.skipif(
+    not (DEFAULT_CHECKPOINT / "transformer" / "config.json").is_file(), reason="no shipped checkpoint"
+)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    p = ActAvatarMotionPipeline.from_checkpoint()
+    p.set_progress_bar_config(disable=True)
+    return p
+
+
+@pytest.fixture(scope="module")
+def speech():
+    clip = synthesize(
+        "The weather was lovely this morning, so we walked along the river and talked about the plans "
+        "for next summer.",
+        voice="en-us",
+        rate=160,
+    )
+    return clip.audio
+
+
+def window_energy(x: np.ndarray, fps: float, start: float, end: float) -> tuple[float, float]:
+    t = (np.arange(len(x)) + 0.5) / fps
+    inside = (t >= start) & (t < end)
+    dev = np.abs(x - np.median(x[~inside]))
+    return float(dev[inside].mean()), float(dev[~inside].mean())
+
+
+@pytest.mark.parametrize(
+    ("text", "channel"),
+    [
+        ("nods twice", "head_pitch"),
+        ("smiles warmly", "smile"),
+        ("raises her eyebrows", "brow_raise"),
+        ("turns his head to the left", "head_yaw"),
+        ("closes her eyes", "blink_left"),
+    ],
+)
+def test_action_happens_inside_its_window(pipe, speech, text, channel):
+    duration = len(speech) / 16000
+    plan = PhasePlan("a person talking to the camera", (Phase(2.0, 4.5, text),)).validate(duration)
+    out = pipe(speech, plan, None, seed=0)
+    inside, outside = window_energy(out.motion[:, MOTION_INDEX[channel]], out.fps, 2.0, 4.5)
+    assert inside > 3 * outside, (text, inside, outside)
+
+
+def test_mouth_follows_the_audio(pipe, speech):
+    out = pipe(speech, PhasePlan("a person talking"), None, seed=0)
+    jaw = out.motion[:, MOTION_INDEX["jaw_open"]]
+    loud = np.log(loudness_envelope(speech, out.fps, len(jaw)) + 1e-4)
+    best = max(np.corrcoef(np.roll(jaw, -lag), loud)[0, 1] for lag in (-1, 0, 1))
+    assert best > 0.5
+    assert jaw[:5].mean() < 0.1  # leading silence: mouth closed
+
+
+def test_long_clip_has_no_seam_at_window_boundaries(pipe, speech):
+    long = np.tile(speech, int(np.ceil(30 * 16000 / len(speech))))[: 30 * 16000]
+    out = pipe(long, PhasePlan("a person talking"), None, seed=0)
+    assert len(out.windows) >= 3
+    step = np.abs(np.diff(out.motion, axis=0)) / (out.motion.std(axis=0) + 1e-6)  # (T-1, D) normalised jumps
+    typical = np.percentile(step.max(axis=1), 99)
+    for start, _ in out.windows[1:]:
+        for t in range(start - 1, start + 26):  # the cross-faded overlap and its edges
+            assert step[t].max() <= typical * 1.5, (start, t)

@@ -1,0 +1,133 @@
+"""Plots of a generation report: the per-layer modality schedule and the phase × time view.
+
+Both take the report dict of ``actavatar.api.generate`` (DESIGN.md "Report") and return a matplotlib ``Figure``
+(Agg backend, no display needed) that the app shows in ``gr.Plot`` and the CLI/docs can save. User text (phase
+text) is drawn as plain text: ``$`` never starts mathtext.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on servers and CI
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+TEXT_COLOR = "#2563eb"  # text cross-attention (what to do)
+AUDIO_COLOR = "#ea580c"  # audio cross-attention (lips, rhythm)
+PHASE_COLORS = ["#22c55e", "#a855f7", "#eab308", "#06b6d4", "#ef4444", "#64748b", "#ec4899", "#84cc16"]
+MAX_LABEL_CHARS = 32
+
+
+def short(text: str, limit: int = MAX_LABEL_CHARS) -> str:
+    """User text as a one-line label of at most ``limit`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _as_plain_text(fig: Figure) -> Figure:
+    """Draw every label literally: user text with ``$`` or ``\\`` must not be parsed as mathtext."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
+
+
+def schedule_figure(report: Mapping) -> Figure:
+    """Per-layer modality schedule: configured gates (dashed) and measured shares (solid), layer on the x axis."""
+    layers = report["layers"]
+    fig = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    series = [
+        ("text_gate", "text gate", TEXT_COLOR, "--", None),
+        ("audio_gate", "audio gate", AUDIO_COLOR, "--", None),
+        ("text_share", "text share (measured)", TEXT_COLOR, "-", "o"),
+        ("audio_share", "audio share (measured)", AUDIO_COLOR, "-", "s"),
+    ]
+    for key, label, color, style, marker in series:
+        values = np.asarray(layers.get(key) or [], dtype=float)
+        if values.size:
+            ax.plot(np.arange(1, values.size + 1), values, style, color=color, marker=marker, label=label, lw=2)
+    num_layers = max((len(layers.get(k) or []) for k, *_ in series), default=0)
+    if num_layers:
+        ax.set_xticks(np.arange(1, num_layers + 1))
+    ax.set_xlabel("transformer layer (input → output)")
+    ax.set_ylabel("weight / share")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title("Modality schedule: text early, audio late", fontsize=10)
+    return _as_plain_text(fig)
+
+
+def _pick_curves(names: Sequence[str], values: np.ndarray, max_curves: int) -> list[int]:
+    """The curves that move most (largest standard deviation), so the phase actions are visible."""
+    if values.size == 0:
+        return []
+    spread = values.std(axis=0)
+    order = np.argsort(-spread, kind="stable")
+    return [int(i) for i in order[:max_curves] if spread[i] > 0] or [int(order[0])]
+
+
+def phase_time_figure(report: Mapping, curves: Sequence[str] | None = None, max_curves: int = 4) -> Figure:
+    """Phase windows shaded over motion curves (top) and each phase block's per-frame attention mass (bottom)."""
+    fps = float(report.get("fps") or 25)
+    motion = report.get("motion") or {}
+    names = list(motion.get("names") or [])
+    values = np.asarray(motion.get("values") or [], dtype=float).reshape(-1, len(names) if names else 0)
+    phases = list(report.get("phases") or [])
+    attention = report.get("phase_attention")
+    attention = np.asarray(attention, dtype=float) if attention is not None and len(attention) else None
+    num_frames = int(report.get("num_frames") or (len(values) if values.size else 0))
+    duration = float(report.get("duration_s") or (num_frames / fps if num_frames else 1.0))
+
+    rows = 2 if attention is not None and attention.ndim == 2 and attention.shape[1] else 1
+    fig = Figure(figsize=(6.4, 2.4 + 1.6 * rows), dpi=100, layout="constrained")
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+
+    for ax in axes:
+        for k, phase in enumerate(phases):
+            ax.axvspan(phase["start"], phase["end"], color=PHASE_COLORS[k % len(PHASE_COLORS)], alpha=0.15, lw=0)
+        ax.set_xlim(0, duration)
+        ax.grid(alpha=0.3)
+
+    ax = axes[0]
+    if curves is not None:
+        picked = [names.index(c) for c in curves if c in names]
+    else:
+        picked = _pick_curves(names, values, max_curves)
+    t = (np.arange(len(values)) + 0.5) / fps
+    for i in picked:
+        ax.plot(t, values[:, i], lw=1.5, label=names[i])
+    ax.set_ylabel("motion")
+    if picked:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    for k, phase in enumerate(phases):  # phase labels just above the axes, at each window's start
+        ax.text(
+            phase["start"],
+            1.01,
+            f"{k + 1}. {short(phase['text'], 24)}",
+            transform=ax.get_xaxis_transform(),
+            va="bottom",
+            ha="left",
+            fontsize=7,
+            color=PHASE_COLORS[k % len(PHASE_COLORS)],
+            clip_on=False,
+        )
+    fig.suptitle("Phase × time: each action should happen inside its shaded window", fontsize=10)
+
+    if rows == 2:
+        ax = axes[1]
+        ta = (np.arange(attention.shape[0]) + 0.5) / fps
+        for k in range(attention.shape[1]):
+            label = f"phase {k + 1}" if k >= len(phases) else f"{k + 1}. {short(phases[k]['text'], 20)}"
+            ax.plot(ta, attention[:, k], color=PHASE_COLORS[k % len(PHASE_COLORS)], lw=1.5, label=label)
+        ax.set_ylabel("attention on\nphase block")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    axes[-1].set_xlabel("time (s)")
+    return _as_plain_text(fig)

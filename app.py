@@ -1,0 +1,592 @@
+"""ActAvatar Gradio app: a portrait, a speech clip and a timeline of action phases → a talking-avatar video.
+
+Run ``python app.py`` (no GPU, network or Spaces variables needed; the model loads on the first Generate).
+The UI only adapts inputs and outputs: all work and every input check happen in the ``actavatar`` library, whose
+``InputError`` messages are shown with ``gr.Error``. On Hugging Face ZeroGPU the single ``@spaces.GPU`` entry point
+(`_generate_on_device`) is the only code that holds a GPU.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import os
+import uuid
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import spaces
+
+from actavatar.errors import InputError
+from actavatar.phases import MAX_PHASES, MAX_TEXT_CHARS, Phase, PhasePlan, clean_text, plan_from_rows
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES_DIR = ROOT / "examples"
+VENDOR_DIR = ROOT / "assets" / "vendor" / "wavesurfer"
+EDITOR_DIR = ROOT / "assets" / "phase_editor"
+
+MAX_UPLOAD = os.environ.get("ACTAVATAR_MAX_UPLOAD", "25mb")
+CONCURRENCY = int(os.environ.get("ACTAVATAR_CONCURRENCY", "1"))  # generations at once (2 CPU cores / 1 GPU)
+QUEUE_SIZE = int(os.environ.get("ACTAVATAR_QUEUE_SIZE", "32"))
+PEAKS_PER_SECOND = 50  # waveform resolution sent to the browser (≤ 6000 numbers for a 2 min clip)
+TABLE_HEADERS = ["start", "end", "text"]
+
+PRESET_ACTIONS = [
+    "nods twice",
+    "shakes head",
+    "smiles",
+    "raises eyebrows",
+    "tilts head",
+    "looks left",
+    "looks right",
+    "looks up",
+    "closes eyes",
+    "blinks",
+    "winks",
+    "frowns",
+    "looks surprised",
+    "leans in",
+    "pouts",
+    "stays still",
+]
+
+SCHEDULES = [("as trained", "trained"), ("progressive", "progressive"), ("uniform", "uniform"), ("reverse", "reverse")]
+STAGES = {
+    "encode": "Encoding audio, portrait and phases",
+    "denoise": "Denoising step",
+    "render": "Rendering frame",
+    "mux": "Muxing video and audio",
+}
+
+log = logging.getLogger("actavatar.app")
+
+
+# ------------------------------------------------------------------------------------------------- phase editor
+def _editor_template(presets: list[str]) -> str:
+    # Static markup only: gr.HTML renders the template as a JS template literal, so no user text may enter it.
+    chips = "".join(
+        f'<button type="button" class="pe-chip" aria-disabled="true" data-action="{html.escape(p)}">'
+        f"{html.escape(p)}</button>"
+        for p in presets
+    )
+    return f"""
+<div class="pe" tabindex="-1">
+  <div class="pe-toolbar" role="toolbar" aria-label="Phase editor">
+    <button type="button" class="pe-play">▶ Play</button>
+    <button type="button" class="pe-play-phase" disabled>▶ Play phase</button>
+    <button type="button" class="pe-add">+ Add phase</button>
+    <button type="button" class="pe-delete" disabled>✕ Delete phase</button>
+    <label class="pe-zoom-label">Zoom <input type="range" class="pe-zoom" min="0" max="400" step="10" value="0"
+      aria-label="Zoom (pixels per second)"></label>
+    <span class="pe-time">0.00 s</span>
+  </div>
+  <div class="pe-empty">Upload or record audio to draw phases on its waveform.</div>
+  <div class="pe-wave" data-testid="phase-wave"></div>
+  <div class="pe-timeline"></div>
+  <p class="pe-hint">Drag on the waveform to create a phase · drag its body or edges to move it · click it to select
+    and type its action · Delete removes it · Ctrl + wheel zooms.</p>
+  <div class="pe-edit">
+    <label>Action <input type="text" class="pe-text" maxlength="{MAX_TEXT_CHARS}" disabled
+      placeholder="select a phase, then type e.g. “nods twice”" aria-label="Action text of the selected phase"></label>
+    <div class="pe-chips" role="group" aria-label="Preset actions">{chips}</div>
+  </div>
+  <ol class="pe-list" aria-label="Phases"></ol>
+  <div class="pe-msg" role="status" aria-live="polite"></div>
+</div>
+"""
+
+
+def _vendored_head() -> str:
+    # wavesurfer's UMD builds, inlined: no CDN, and no URL that would break behind a proxy or root_path.
+    files = ["wavesurfer.min.js", "plugins/regions.min.js", "plugins/timeline.min.js", "plugins/zoom.min.js"]
+    return "".join(f"<script>{(VENDOR_DIR / f).read_text(encoding='utf-8')}</script>" for f in files)
+
+
+class PhaseEditor(gr.HTML):
+    """Waveform phase editor (wavesurfer.js 8 + regions) as a custom ``gr.HTML`` component.
+
+    Value: ``{"audio": FileData | None, "duration": s, "peaks": [...], "phases": [{start, end, text}]}``, built by
+    :func:`editor_value`. User edits fire the ``plan_edit`` event with ``{"phases": [...]}`` as event data."""
+
+    def __init__(self, value: dict | None = None, presets: list[str] | None = None, **kwargs):
+        super().__init__(
+            value=value or editor_value(None, []),
+            html_template=_editor_template(presets or PRESET_ACTIONS),
+            css_template=(EDITOR_DIR / "phase_editor.css").read_text(encoding="utf-8"),
+            js_on_load=(EDITOR_DIR / "phase_editor.js").read_text(encoding="utf-8"),
+            head=_vendored_head(),
+            apply_default_css=False,
+            **kwargs,
+        )
+
+    def api_info(self) -> dict:
+        return {"type": "object", "description": "phase editor state: audio, duration, peaks, phases"}
+
+
+def editor_value(wave: dict | None, phases: list[dict]) -> dict:
+    audio = None
+    if wave:
+        audio = {"path": wave["path"], "orig_name": Path(wave["path"]).name, "meta": {"_type": "gradio.FileData"}}
+    return {
+        "audio": audio,
+        "duration": wave["duration"] if wave else None,
+        "peaks": wave["peaks"] if wave else [],
+        "phases": phases,
+    }
+
+
+def waveform(audio_path: str) -> dict:
+    """Duration and display peaks of an audio file (signed extreme per bucket, normalised to ±1)."""
+    from actavatar.audio import SAMPLE_RATE, load_audio  # lazy: pulls in torch
+
+    wave = load_audio(audio_path)
+    duration = len(wave) / SAMPLE_RATE
+    buckets = max(1, int(math.ceil(duration * PEAKS_PER_SECOND)))
+    edges = np.linspace(0, len(wave), buckets + 1).astype(int)
+    peaks = np.array([_extreme(wave[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)], dtype=np.float32)
+    peaks /= max(1e-6, float(np.abs(peaks).max()))
+    return {"path": audio_path, "duration": round(duration, 4), "peaks": np.round(peaks, 3).tolist()}
+
+
+def _extreme(chunk: np.ndarray) -> float:
+    if chunk.size == 0:
+        return 0.0
+    i = int(np.argmax(np.abs(chunk)))
+    return float(chunk[i])
+
+
+# -------------------------------------------------------------------------------------- table <-> phase plans
+def rows_of(phases) -> list[list]:
+    return [[round(float(p["start"]), 3), round(float(p["end"]), 3), p["text"]] for p in phases]
+
+
+def phases_of(plan: PhasePlan) -> list[dict]:
+    return [p.to_dict() for p in plan.phases]
+
+
+def _table_rows(table) -> list[list]:
+    """The Dataframe's value as plain rows (it arrives as a list of lists, a pandas frame or None)."""
+    if table is None:
+        return []
+    if hasattr(table, "values") and hasattr(table, "columns"):
+        return table.values.tolist()
+    if isinstance(table, dict):
+        return list(table.get("data") or [])
+    return [list(r) for r in table]
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
+
+
+def editor_phases_from_rows(table) -> tuple[list[dict], list[str]]:
+    """Rows → phases for the editor: rows without both times are skipped (still being typed), with a note."""
+    phases, notes = [], []
+    for n, row in enumerate(_table_rows(table)):
+        start, end, text = (list(row) + [None] * 3)[:3]
+        if _blank(start) and _blank(end) and _blank(text):
+            continue
+        try:
+            plan = plan_from_rows([[start, end, "" if _blank(text) else text]])
+        except InputError as err:
+            notes.append(str(err).replace("Phase 1", f"Row {n + 1}", 1))
+            continue
+        phases.extend(phases_of(plan))
+    return phases, notes
+
+
+def plan_from_table(table, prompt: str | None) -> PhasePlan:
+    rows = [r for r in _table_rows(table) if not all(_blank(c) for c in (list(r) + [None] * 3)[:3])]
+    rows = [["" if _blank(c) else c for c in (list(r) + [None] * 3)[:3]] for r in rows]
+    return plan_from_rows(rows, base=prompt or "")
+
+
+def _sanitize_event_phases(data) -> list[dict]:
+    """Phases sent by the browser: trust nothing (types, count, length)."""
+    raw = (data or {}).get("phases") if isinstance(data, dict) else None
+    out = []
+    for item in (raw or [])[: MAX_PHASES * 4]:
+        try:
+            start, end = float(item["start"]), float(item["end"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if math.isfinite(start) and math.isfinite(end):
+            text = clean_text(item.get("text") if isinstance(item.get("text"), str) else "")[: MAX_TEXT_CHARS * 2]
+            out.append(Phase(round(start, 3), round(end, 3), text).to_dict())
+    return sorted(out, key=lambda p: (p["start"], p["end"]))
+
+
+# ------------------------------------------------------------------------------------------------ UI handlers
+def on_new_audio(audio_path, table, reset):
+    """A newly uploaded or recorded clip: draw its waveform; reset the phases unless the user chose to keep them."""
+    if not audio_path:
+        phases, _ = editor_phases_from_rows(table)
+        return editor_value(None, phases), gr.skip(), None
+    try:
+        wave = waveform(audio_path)
+    except InputError as err:
+        raise gr.Error(str(err)) from None
+    phases, _ = editor_phases_from_rows(table)
+    if reset in (True, "true", "True", None) or not phases:
+        phases = []
+    else:
+        plan, notes = PhasePlan("", tuple(Phase(**p) for p in phases)).clipped(wave["duration"])
+        phases = phases_of(plan)
+        for note in notes:
+            gr.Info(note)
+    return editor_value(wave, phases), rows_of(phases), wave
+
+
+def on_audio_cleared(table):
+    phases, _ = editor_phases_from_rows(table)
+    return editor_value(None, phases), None
+
+
+def on_editor_edit(evt: gr.EventData):
+    return rows_of(_sanitize_event_phases(evt._data))
+
+
+def on_table_edit(table, wave):
+    phases, notes = editor_phases_from_rows(table)
+    for note in notes:
+        gr.Warning(note)
+    if not notes and phases:
+        try:
+            PhasePlan("", tuple(Phase(**p) for p in phases)).validate(wave["duration"] if wave else None)
+        except InputError as err:
+            gr.Warning(str(err))
+    return editor_value(wave, phases)
+
+
+def _load_plan(plan_path, prompt, wave):
+    try:
+        plan = PhasePlan.load(plan_path)
+    except InputError as err:
+        raise gr.Error(str(err)) from None
+    if wave:
+        plan, notes = plan.clipped(wave["duration"])
+        for note in notes:
+            gr.Info(note)
+    phases = phases_of(plan)
+    return editor_value(wave, phases), rows_of(phases), (plan.base or prompt or "")
+
+
+def on_import(plan_file, prompt, wave):
+    if not plan_file:
+        return gr.skip(), gr.skip(), gr.skip()
+    return _load_plan(plan_file, prompt, wave)
+
+
+def export_plan(table, prompt) -> list[str]:
+    """Write the table's plan as ``phases.json`` and ``phases.srt`` (the same files Import reads back)."""
+    plan = plan_from_table(table, prompt).sorted()
+    folder = _request_dir()
+    (folder / "phases.json").write_text(plan.to_json() + "\n", encoding="utf-8")
+    (folder / "phases.srt").write_text(plan.to_srt(), encoding="utf-8")
+    return [str(folder / "phases.json"), str(folder / "phases.srt")]
+
+
+def on_export(table, prompt):
+    try:
+        return gr.File(value=export_plan(table, prompt), visible=True)
+    except InputError as err:
+        raise gr.Error(str(err)) from None
+
+
+def load_example(portrait, audio_path, prompt, plan_file):
+    try:
+        wave = waveform(audio_path)
+    except InputError as err:
+        raise gr.Error(str(err)) from None
+    editor, rows, _ = _load_plan(plan_file, prompt, wave)
+    return editor, rows, wave
+
+
+def _request_dir() -> Path:
+    # Inside Gradio's cache, so outputs are served without copying and removed by Blocks(delete_cache=...).
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()) / "actavatar" / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------- generation
+def _audio_seconds(audio_path) -> float:
+    try:
+        import soundfile as sf
+
+        return float(sf.info(str(audio_path)).duration)
+    except Exception:  # noqa: BLE001 - only an estimate for the GPU reservation; the library validates the file
+        return 30.0
+
+
+def _gpu_seconds(portrait, audio_path, plan_json, out_dir, settings, progress=None) -> int:
+    """ZeroGPU reservation: a fixed start-up cost plus a per-second-of-audio cost scaled by the step count."""
+    steps = float(settings.get("steps", 20))
+    return int(min(300, 20 + 1.5 * _audio_seconds(audio_path) * max(steps, 1) / 20))
+
+
+def _stage_reporter(progress):
+    """Adapt the library's ``progress(stage, i, n)`` callback to a ``gr.Progress`` tracker."""
+
+    def report(stage: str, i: int, n: int) -> None:
+        name = STAGES.get(stage, stage)
+        progress((i, n) if n else None, desc=f"{name} {i}/{n}" if stage in ("denoise", "render") else name)
+
+    return report
+
+
+@spaces.GPU(duration=_gpu_seconds)
+def _generate_on_device(portrait, audio_path, plan_json, out_dir, settings, progress=None):
+    """The one GPU entry point. Arguments are plain picklable values (ZeroGPU runs this in a forked worker and
+    forwards ``gr.Progress`` updates to the queue itself)."""
+    from actavatar.api import generate
+
+    out_dir = Path(out_dir)
+    result = generate(
+        portrait,
+        audio_path,
+        PhasePlan.from_json(plan_json),
+        out=out_dir / "actavatar.mp4",
+        report=out_dir / "report.json",
+        progress=_stage_reporter(progress) if progress is not None else None,
+        **settings,
+    )
+    return str(result.video_path), result.report
+
+
+def generate_video(
+    portrait,
+    audio,
+    prompt,
+    phases,
+    steps,
+    seed,
+    fps,
+    size,
+    text_guidance,
+    audio_guidance,
+    paca,
+    schedule,
+    progress=gr.Progress(),  # noqa: B008 - Gradio injects the tracker through this default
+):
+    """Generate the video, both plots and the report. Every input error becomes a one-line gr.Error."""
+    from actavatar.viz import phase_time_figure, schedule_figure
+
+    if not portrait:
+        raise gr.Error("Upload a portrait (a photo with one clearly visible face) or take one with the webcam.")
+    if not audio:
+        raise gr.Error("Upload or record a speech clip.")
+    try:
+        plan = plan_from_table(phases, prompt)
+        settings = {
+            "steps": int(steps),
+            "seed": int(seed),
+            "fps": float(fps),
+            "size": int(size),
+            "text_guidance": float(text_guidance),
+            "audio_guidance": float(audio_guidance),
+            "paca": str(paca),
+            "schedule": None if schedule in (None, "", "trained") else str(schedule),
+        }
+    except (InputError, TypeError, ValueError) as err:
+        raise gr.Error(str(err)) from None
+
+    progress(0, desc=STAGES["encode"])
+    out_dir = _request_dir()
+    try:
+        video, report = _generate_on_device(portrait, audio, plan.to_json(), str(out_dir), settings, progress)
+    except InputError as err:
+        raise gr.Error(str(err)) from None
+    except gr.Error:
+        raise
+    except Exception as err:  # noqa: BLE001 - log the traceback for us, show one line (never a traceback) to users
+        log.exception("generation failed")
+        raise gr.Error(f"Generation failed ({type(err).__name__}). Please try again or try other inputs.") from None
+    for note in report.get("notes") or []:
+        gr.Info(str(note))
+    return video, schedule_figure(report), phase_time_figure(report), str(out_dir / "report.json")
+
+
+# ----------------------------------------------------------------------------------------------------- layout
+INTRO = """
+# ActAvatar — talking avatars that act on cue
+Upload a **portrait** and a **speech clip**, then draw **phases** on the waveform and say what happens in each
+("nods twice", "smiles and raises her eyebrows"). Each action happens inside its window while the lips follow
+the speech. Try an example at the bottom.
+"""
+
+PLOT_HELP = """
+**How to read the plots.** *Modality schedule*: every layer of the model listens to the text (what to do,
+blue) and to the audio (how the lips move, orange). Dashed lines are the weights the layer is set to use, solid
+lines what it actually used in this run; early layers lean on text, deep layers on audio. *Phase × time*: the
+shaded bands are your phases; the curves are the head and face movements that were generated (top) and how
+strongly each frame looked at each phase's text (bottom): each action should light up only inside its band.
+"""
+
+ADVANCED_HELP = """
+**Steps**: more denoising steps = smoother motion, slower. **Seed**: same seed + same inputs = same video.
+**Text / audio guidance**: how strongly the actions / the speech steer the motion (1 = no extra push).
+**PACA** (phase-aware cross-attention): *hard* lets each frame see only its own phase's text, *soft* blends at
+the edges, *off* shows every phase to every frame (the ablation: actions leak out of their windows).
+**Schedule**: how layers share attention between text and audio: *progressive* (text early, audio late, the
+paper's choice), *uniform*, or *reverse*; compare the plots.
+"""
+
+CONFIRM_NEW_AUDIO = """
+(audio, table, reset) => {
+  const rows = (table && (table.data || table.value)) || [];
+  const used = rows.filter((r) => Array.isArray(r) && r.some((c) => c !== null && String(c).trim() !== ""));
+  if (!audio || used.length === 0) return [audio, table, true];
+  const ask = "New audio: clear the " + used.length + " phase(s)? OK clears them, Cancel keeps them (trimmed to fit).";
+  return [audio, table, window.confirm(ask)];
+}
+"""
+
+
+def examples_table() -> list[list]:
+    """Rows of ``examples/examples.json`` (written by ``examples/make_examples.py``) whose files all exist."""
+    index = EXAMPLES_DIR / "examples.json"
+    if not index.is_file():
+        return []
+    rows = []
+    for ex in json.loads(index.read_text(encoding="utf-8")):
+        files = [EXAMPLES_DIR / ex[k] for k in ("portrait", "audio", "plan")]
+        if all(f.is_file() for f in files):
+            base = json.loads(files[2].read_text(encoding="utf-8")).get("base", "")
+            rows.append([str(files[0]), str(files[1]), base, str(files[2])])
+    return rows
+
+
+def build_demo() -> gr.Blocks:
+    with gr.Blocks(title="ActAvatar", delete_cache=(1800, 3600)) as demo:
+        wave_state = gr.State(None)
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=280):
+                portrait = gr.Image(
+                    label="Portrait",
+                    elem_id="portrait",
+                    type="filepath",
+                    sources=["upload", "webcam", "clipboard"],
+                    height=260,
+                )
+                audio = gr.Audio(label="Speech", elem_id="speech", type="filepath", sources=["upload", "microphone"])
+                prompt = gr.Textbox(
+                    label="Base prompt (who and overall mood; seen by every frame)",
+                    placeholder="a woman talking calmly to the camera",
+                    max_length=MAX_TEXT_CHARS,
+                )
+            with gr.Column(scale=2, min_width=420):
+                gr.Markdown("### Phases: what happens when")
+                editor = PhaseEditor(elem_id="phase-editor")
+                table = gr.Dataframe(
+                    value=[],
+                    headers=TABLE_HEADERS,
+                    datatype=["number", "number", "str"],
+                    column_count=3,
+                    type="array",
+                    interactive=True,
+                    label="Phases as a table (seconds; edit cells with the keyboard, add rows at the bottom)",
+                    elem_id="phase-table",
+                    max_height=260,
+                )
+                with gr.Row():
+                    plan_file = gr.File(
+                        label="Import a phase plan (.json or .srt)",
+                        file_types=[".json", ".srt"],
+                        type="filepath",
+                        height=120,
+                        elem_id="plan-import",
+                    )
+                    with gr.Column():
+                        export_btn = gr.Button("Export plan (JSON + SRT)", size="sm")
+                        export_files = gr.File(
+                            label="Exported plan", file_count="multiple", interactive=False, visible=False
+                        )
+        with gr.Accordion("Advanced / reviewers", open=False):
+            gr.Markdown(ADVANCED_HELP)
+            with gr.Row():
+                steps = gr.Slider(1, 100, value=20, step=1, label="Steps")
+                seed = gr.Number(value=0, precision=0, label="Seed")
+                fps = gr.Slider(10, 30, value=25, step=1, label="Frames per second")
+                size = gr.Slider(256, 1024, value=512, step=64, label="Video size (longest side, px)")
+            with gr.Row():
+                text_guidance = gr.Slider(0, 6, value=2.0, step=0.1, label="Text guidance")
+                audio_guidance = gr.Slider(0, 6, value=1.5, step=0.1, label="Audio guidance")
+                paca = gr.Radio(["hard", "soft", "off"], value="hard", label="PACA (phase-aware attention)")
+                schedule = gr.Radio(SCHEDULES, value="trained", label="Modality schedule")
+        run_btn = gr.Button("Generate", variant="primary", size="lg", elem_id="generate")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                video = gr.Video(label="Result", autoplay=True, elem_id="result-video")
+                report_file = gr.File(label="Report (JSON)", elem_id="report-file")
+            with gr.Column(scale=1, min_width=300):
+                # The figures carry their own titles; Gradio's label badge would cover them.
+                schedule_plot = gr.Plot(label="Modality schedule per layer", show_label=False, elem_id="schedule-plot")
+                phase_plot = gr.Plot(label="Phase × time", show_label=False, elem_id="phase-plot")
+        gr.Markdown(PLOT_HELP)
+
+        examples = examples_table()
+        if examples:
+            gr.Examples(
+                examples=examples,
+                inputs=[portrait, audio, prompt, plan_file],
+                outputs=[editor, table, wave_state],
+                fn=load_example,
+                run_on_click=True,
+                cache_examples=False,
+                label="Examples (click one to load the portrait, speech, prompt and phases)",
+            )
+
+        # ---------------------------------------------------------------------------------------------- events
+        ui = {"concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
+        reset_flag = gr.Checkbox(value=True, visible=False)
+        for trigger in (audio.upload, audio.stop_recording):
+            trigger(on_new_audio, [audio, table, reset_flag], [editor, table, wave_state], js=CONFIRM_NEW_AUDIO, **ui)
+        audio.clear(on_audio_cleared, [table], [editor, wave_state], **ui)
+        editor.plan_edit(on_editor_edit, None, [table], trigger_mode="always_last", **ui)
+        table.input(on_table_edit, [table, wave_state], [editor], trigger_mode="always_last", **ui)
+        plan_file.upload(on_import, [plan_file, prompt, wave_state], [editor, table, prompt], **ui)
+        export_btn.click(on_export, [table, prompt], [export_files], **ui)
+
+        # The button is disabled while this user's run is queued or running. Gradio 6's frontend runs `.then`
+        # only after a success, so re-enable it on failure too.
+        def running():
+            return gr.Button(interactive=False, value="Generating…")
+
+        def ready():
+            return gr.Button(interactive=True, value="Generate")
+
+        generation = run_btn.click(running, None, [run_btn], queue=False, api_visibility="private").then(
+            generate_video,
+            [portrait, audio, prompt, table, steps, seed, fps, size, text_guidance, audio_guidance, paca, schedule],
+            [video, schedule_plot, phase_plot, report_file],
+            api_name="generate",
+            concurrency_limit=CONCURRENCY,
+            concurrency_id="generate",
+        )
+        generation.then(ready, None, [run_btn], queue=False, api_visibility="private")
+        generation.failure(ready, None, [run_btn], queue=False, api_visibility="private")
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Settings shared by ``python app.py`` and the tests' server."""
+    return {
+        "max_file_size": MAX_UPLOAD,
+        "allowed_paths": [str(EXAMPLES_DIR)],
+        "show_error": False,  # only gr.Error messages reach the page; anything else shows a generic "Error"
+    }
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    demo.launch(**launch_kwargs())

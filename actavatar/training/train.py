@@ -240,7 +240,7 @@ def train(cfg: TrainConfig) -> Path:
 
     torch.manual_seed(cfg.seed)
     if init is not None:
-        model = MotionDiT.from_pretrained(init)
+        model = MotionDiT.from_pretrained(init, use_safetensors=True)
         model.register_to_config(paca_mode=cfg.paca_mode)
     else:
         model = MotionDiT(dim=cfg.model_dim, num_layers=cfg.model_layers, schedule=cfg.schedule, paca_mode=cfg.paca_mode)

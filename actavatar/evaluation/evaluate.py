@@ -23,7 +23,7 @@ from ..motion import MOTION_INDEX
 from . import metrics
 
 PORTRAITS_DIR = Path(__file__).resolve().parents[2] / "examples" / "portraits"
-SPEECH_LABELS_WITH_OPEN_MOUTH = {"laugh", "surprised"}
+SPEECH_LABELS_WITH_OPEN_MOUTH = {"laugh", "raise_eyebrows"}  # actions that open the jaw on purpose
 
 
 @dataclass
@@ -137,13 +137,17 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     return {"summary": summary, "clips": per_clip}
 
 
+def _finite(values) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
 def _nanmean(values) -> float:
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    values = _finite(values)
     return float(np.mean(values)) if values else math.nan
 
 
 def _nanmedian(values) -> float:
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    values = _finite(values)
     return float(np.median(values)) if values else math.nan
 
 
@@ -156,8 +160,7 @@ def summarize(per_clip: list[dict]) -> dict:
         "phase_accuracy": _nanmean([float(p["detected"]) for p in phases]),
         "leakage_median": _nanmedian([p["leakage"] for p in phases]),
         "leakage_mean": _nanmean([p["leakage"] for p in phases]),
-        "onset_error_ms_median": _nanmedian([abs(p["onset_ms"]) if p["onset_ms"] is not None else None
-                                             for p in phases if p["detected"]]),
+        "onset_error_ms_median": _nanmedian([abs(p["onset_ms"]) for p in phases if p["detected"]]),
         "lip_sync_corr": _nanmean([c["lip_sync_corr"] for c in per_clip]),
         "lip_sync_lag_ms": _nanmedian([c["lip_sync_lag_ms"] for c in per_clip]),
         "mouth_closed_on_silence": _nanmean([c["mouth_closed_on_silence"] for c in per_clip]),

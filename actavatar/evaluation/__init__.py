@@ -1,0 +1,1 @@
+"""Evaluation: metrics computed from motion extracted back from rendered pixels, and the ablation table."""

@@ -1,0 +1,1 @@
+"""Training: data synthesis and the two training stages."""

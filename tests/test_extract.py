@@ -30,11 +30,11 @@ FLOORS = {
     "head_yaw": 0.9,
     "head_roll": 0.9,
     "jaw_open": 0.9,
-    "head_pitch": 0.78,
-    "smile": 0.65,
-    "brow_raise": 0.6,
-    "blink_left": 0.45,
-    "blink_right": 0.45,
+    "head_pitch": 0.85,
+    "smile": 0.83,
+    "brow_raise": 0.65,
+    "blink_left": 0.55,
+    "blink_right": 0.5,
 }
 
 

@@ -1,10 +1,11 @@
 """A real (or rendered) video -> per-frame motion parameters in the renderer's own units.
 
-Per frame: mediapipe face-mesh landmarks (tracking mode). Head pose: ``cv2.solvePnP`` of the image landmarks
-against the subject's own 3D face from the neutral (first) frames, with a long-focal camera (the renderer is
-near-orthographic). The landmarks are then brought back into the neutral head frame; expression parameters are a
-bounded least-squares fit of the renderer's expression bases to that displacement, blinks and gaze come from eye
-aperture and iris position relative to the neutral frames. Frames without a face are interpolated; the result is
+Per frame: mediapipe face-mesh landmarks. Head pose and expression are fitted jointly to the renderer's own model
+of the subject (orthographic rotation of its 3D face about the head pivot, plus its expression bases), by robust
+Gauss-Newton over all face landmarks except those around the eyes, with the silhouette landmarks down-weighted:
+an expression (brows lifting the temples) can then not be read as a nod, nor a nod as an expression. The mouth bases
+are refitted on the mouth landmarks in the head frame the joint fit found. Blinks come from eye aperture, gaze from
+iris position, both relative to the neutral (first) frames. Frames without a face are interpolated; the result is
 lightly smoothed.
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..motion import MOTION_DIM, MOTION_INDEX, MOTION_LIMITS, MOTION_NAMES
-from .face import EYE_CORNERS, EYE_LOWER, EYE_UPPER, IRIS, face_frame, landmarks_from_result
+from .face import EYE_CORNERS, EYE_LOWER, EYE_UPPER, FACE_OVAL, IRIS, face_frame, landmarks_from_result
 from .renderer import (
     EXPRESSION_BASES,
     GAZE_X_EYE_WIDTHS,
@@ -27,14 +28,15 @@ from .renderer import (
     expression_bases,
     face_relief,
     head_pivot,
-    rotation_angles,
+    rotation_matrix,
 )
 
-# Rigid points for pose: temples and cheeks, nose bridge and tip, eye corners (not forehead/brows, lids, lips, jaw).
-POSE_POINTS = (251, 389, 356, 454, 234, 127, 162, 21, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362)  # fmt: skip
 NEUTRAL_FRAMES = 3  # the first detected frames, median-averaged, define the subject's neutral face
 SMOOTH_SIGMA_AT_25FPS = 0.6  # frames; keeps 3-frame blinks
-_FOCAL_SCALE = 8.0  # focal length in image sizes: almost orthographic
+MOUTH_REFIT_THRESHOLD = 0.01  # face widths: landmarks a mouth basis moves at least this much join the mouth refit
+OVAL_WEIGHT = 0.3  # silhouette landmarks slide along the face outline: trust them less
+ROBUST_SCALE = 0.01  # face widths: landmark residuals beyond this count less (soft L1)
+EYE_MARGIN = 0.3  # eye widths: landmarks this close to a lid move with blinks and are left out of the pose fit
 
 
 @dataclass
@@ -62,6 +64,93 @@ def _iris_offset(pts: np.ndarray, side: int, ex: np.ndarray, ey: np.ndarray) -> 
     return np.array([d @ ex, d @ ey]) / width
 
 
+MOUTH_BASES = ("jaw_open", "smile_pos", "smile_neg", "lip_pucker")
+_POSE_KEYS = ("head_pitch", "head_yaw", "head_roll", "head_tx", "head_ty", "head_scale")
+
+
+class _FaceModel:
+    """The renderer's own model of the subject: p'(x) = s R (P + B w - pivot) + pivot + t, orthographic.
+
+    Fitting it to a frame's landmarks gives head pose and expression weights at once, so an expression is never
+    mistaken for a head motion (brows lifting the temples read as a nod) and vice versa.
+    """
+
+    def __init__(self, neutral: np.ndarray, oval_weight: float = OVAL_WEIGHT):
+        n32 = neutral.astype(np.float32)
+        _, self.ex, self.ey, self.fw, _ = face_frame(n32)
+        self.pivot = head_pivot(n32).astype(np.float64)
+        model = neutral.astype(np.float64).copy()
+        model[:, 2] = face_relief(n32)
+        bases = expression_bases(n32)
+        lids = list(sum(EYE_UPPER + EYE_LOWER, ()))
+        eye_w = np.mean([np.linalg.norm(neutral[a, :2] - neutral[b, :2]) for a, b in EYE_CORNERS])
+        near_eye = np.min(np.linalg.norm(neutral[:468, None, :2] - neutral[None, lids, :2], axis=2), axis=1)
+        idx = np.nonzero(near_eye > EYE_MARGIN * eye_w)[0]
+        self.idx = idx
+        self.rel = model[idx] - self.pivot  # (N, 3)
+        self.basis = np.stack([bases[k][idx] for k in EXPRESSION_BASES], 0).astype(np.float64)  # (K, N, 2)
+        wt = np.ones(len(idx))
+        wt[np.isin(idx, FACE_OVAL)] = oval_weight
+        self.wt = wt[:, None] / self.fw
+        self.nk = len(EXPRESSION_BASES)
+        self.full_z = model[:, 2] - self.pivot[2]  # depth of every landmark relative to the pivot
+
+    def _residual_and_jacobian(self, x: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rot = rotation_matrix(*x[:3])
+        scale = np.exp(x[5])
+        q = self.rel.copy()
+        q[:, :2] += np.tensordot(x[6:], self.basis, 1)
+        proj = scale * q @ rot[:2].T  # (N, 2)
+        res = (proj + self.pivot[:2] + x[3:5] * self.fw - target) * self.wt
+        n = len(q)
+        jac = np.empty((n, 2, 6 + self.nk))
+        eps = 1e-3
+        for i in range(3):
+            d = np.zeros(3)
+            d[i] = eps
+            drot = (rotation_matrix(*(x[:3] + d)) - rotation_matrix(*(x[:3] - d))) / (2 * eps)
+            jac[:, :, i] = scale * q @ drot[:2].T
+        jac[:, :, 3:5] = 0.0
+        jac[:, 0, 3] = jac[:, 1, 4] = self.fw
+        jac[:, :, 5] = proj
+        jac[:, :, 6:] = np.einsum("knc,dc->ndk", self.basis, scale * rot[:2, :2])
+        jac *= self.wt[:, :, None]
+        return res.ravel(), jac.reshape(2 * n, -1)
+
+    def fit(self, obs: np.ndarray, x0: np.ndarray, iters: int = 12) -> np.ndarray:
+        """Robust (soft-L1, IRLS) Gauss-Newton from ``x0``; expression weights kept in [0, 1] by an active set."""
+        target = obs[self.idx, :2]
+        x = x0.copy()
+        x[6:] = np.clip(x[6:], 0.0, 1.0)
+        damp = np.r_[np.full(3, 1e-4), np.full(3, 1e-2), np.full(self.nk, 1e-3)]
+        for _ in range(iters):
+            r, jac = self._residual_and_jacobian(x, target)
+            w = 1.0 / np.sqrt(1.0 + (r / ROBUST_SCALE) ** 2)
+            jw = jac * w[:, None]
+            g = jw.T @ r
+            h = jw.T @ jac
+            free = np.ones(len(x), bool)
+            free[6:] = ~(((x[6:] <= 0.0) & (g[6:] > 0)) | ((x[6:] >= 1.0) & (g[6:] < 0)))
+            step = np.zeros_like(x)
+            hf = h[np.ix_(free, free)] + np.diag(damp[free] * (1.0 + np.diag(h)[free]))
+            step[free] = -np.linalg.solve(hf, g[free])
+            x_new = x + step
+            x_new[6:] = np.clip(x_new[6:], 0.0, 1.0)
+            if np.max(np.abs(x_new - x) / np.r_[np.full(3, 0.01), np.full(3, 1e-4), np.full(self.nk, 1e-3)]) < 1:
+                x = x_new
+                break
+            x = x_new
+        return x
+
+    def to_neutral_frame(self, lm: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Undo the head pose: the frame's landmarks (N, 2) expressed in the neutral head frame."""
+        rot = rotation_matrix(*x[:3])
+        a = np.exp(x[5]) * rot[:2, :2]
+        # The depth of each point is taken from the model (mediapipe's own z is too noisy to rotate back with).
+        rhs = lm[:, :2] - self.pivot[:2] - x[3:5] * self.fw - np.exp(x[5]) * np.outer(self.full_z, rot[:2, 2])
+        return np.linalg.solve(a, rhs.T).T + self.pivot[:2]
+
+
 def motion_from_landmarks(landmarks_seq: np.ndarray, neutral: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     """(T, 478, 3) pixel landmarks + the neutral face (478, 3) -> (T, 14) motion, unsmoothed.
 
@@ -71,67 +160,39 @@ def motion_from_landmarks(landmarks_seq: np.ndarray, neutral: np.ndarray, image_
 
     landmarks_seq = np.asarray(landmarks_seq, np.float64)
     neutral = np.asarray(neutral, np.float64)
-    w, h = image_size
-    f = _FOCAL_SCALE * max(w, h)
-    cam = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], np.float64)
-    pose_idx = list(POSE_POINTS)
-    model = neutral.copy()
-    model[:, 2] = face_relief(neutral.astype(np.float32))  # the renderer's 3D face
-    centre = model[pose_idx].mean(0)
-    obj = model[pose_idx] - centre
-    pivot = head_pivot(neutral.astype(np.float32)).astype(np.float64)
-    _, ex, ey, fw, _ = face_frame(neutral.astype(np.float32))
-
+    model = _FaceModel(neutral)
     bases = expression_bases(neutral.astype(np.float32))
-    active = np.nonzero(np.max([np.abs(b).max(1) for b in bases.values()], axis=0) > 1e-3 * fw)[0]
-    basis_mat = np.stack([bases[k][active].ravel() for k in EXPRESSION_BASES], 1).astype(np.float64)
+    reach = np.max([np.linalg.norm(bases[k], axis=1) for k in MOUTH_BASES], axis=0)
+    mouth_idx = np.nonzero(reach > MOUTH_REFIT_THRESHOLD * model.fw)[0]
+    mouth_mat = np.stack([bases[k][mouth_idx].ravel() for k in MOUTH_BASES], 1).astype(np.float64)
+    ex, ey = model.ex, model.ey
     ap0 = [_eye_aperture(neutral[:, :2], s) for s in (0, 1)]
     iris0 = [_iris_offset(neutral[:, :2], s, ex, ey) for s in (0, 1)]
 
     out = np.full((len(landmarks_seq), MOTION_DIM), np.nan, np.float32)
-    rvec = np.zeros(3)
-    tvec = np.array([centre[0] - w / 2, centre[1] - h / 2, f])
-    # The neutral face's own PnP pose is not exactly identity (perspective, fit residual): measure relative to it.
-    _, rvec0, _ = cv2.solvePnP(obj, neutral[pose_idx, :2].copy(), cam, None, rvec.copy(), tvec.copy(), True)
-    rot0_t = cv2.Rodrigues(rvec0)[0].T
+    x = np.zeros(6 + model.nk)
+
     for t, lm in enumerate(landmarks_seq):
         if not np.all(np.isfinite(lm)):
             continue
-        ok, rvec_t, tvec_t = cv2.solvePnP(
-            obj, lm[pose_idx, :2].copy(), cam, None, rvec.copy(), tvec.copy(), True, cv2.SOLVEPNP_ITERATIVE
-        )
-        if not ok or tvec_t[2] <= 0:
-            continue
-        rvec, tvec = rvec_t.ravel(), tvec_t.ravel()
-        rot = cv2.Rodrigues(rvec)[0] @ rot0_t
-        pitch, yaw, roll = rotation_angles(rot)
-        s = f / tvec[2]
-        # Renderer: p' = s R (p - pivot) + pivot + t; the neutral pose centroid lands at the PnP projection.
-        c_img = np.array([f * tvec[0] / tvec[2] + w / 2, f * tvec[1] / tvec[2] + h / 2])
-        trans = c_img - pivot[:2] - s * (rot @ (centre - pivot))[:2]
-
-        # Back into the neutral head frame (depth re-based so the rigid points agree with the pose).
-        cur = lm.copy()
-        pred_z = (s * (rot @ (model[pose_idx] - pivot).T)).T[:, 2] + pivot[2]
-        cur[:, 2] += np.mean(pred_z - cur[pose_idx, 2])
-        shift = np.array([*trans, 0.0])
-        q = (rot.T @ ((cur - pivot - shift) / s).T).T + pivot
-        disp = (q[:, :2] - neutral[:, :2])[active].ravel()
-        fit = lsq_linear(basis_mat, disp, bounds=(0.0, 1.0), method="bvls").x
-
+        x = model.fit(lm, x)
+        q = model.to_neutral_frame(lm, x)
         row = np.zeros(MOTION_DIM, np.float32)
-        row[[MOTION_INDEX[k] for k in ("head_pitch", "head_yaw", "head_roll")]] = (pitch, yaw, roll)
-        row[MOTION_INDEX["head_tx"]], row[MOTION_INDEX["head_ty"]] = trans / fw
-        row[MOTION_INDEX["head_scale"]] = np.log(s)
-        weights = dict(zip(EXPRESSION_BASES, fit, strict=True))
+        for k, v in zip(_POSE_KEYS, x[:6], strict=True):
+            row[MOTION_INDEX[k]] = v
+        weights = dict(zip(EXPRESSION_BASES, x[6:], strict=True))
+        # The mouth bases refitted on the mouth landmarks alone, in the head frame the joint fit found: jaw and
+        # smile then cannot trade off against residuals elsewhere on the face.
+        fit = lsq_linear(mouth_mat, (q - neutral[:, :2])[mouth_idx].ravel(), bounds=(0.0, 1.0), method="bvls").x
+        weights.update(zip(MOUTH_BASES, fit, strict=True))
         row[MOTION_INDEX["jaw_open"]] = weights["jaw_open"]
         row[MOTION_INDEX["smile"]] = weights["smile_pos"] - weights["smile_neg"]
         row[MOTION_INDEX["lip_pucker"]] = weights["lip_pucker"]
         row[MOTION_INDEX["brow_raise"]] = weights["brow_pos"] - weights["brow_neg"]
         gaze = []
         for side, name in ((0, "blink_left"), (1, "blink_right")):
-            row[MOTION_INDEX[name]] = 1.0 - _eye_aperture(q[:, :2], side) / max(ap0[side], 1e-6)
-            gaze.append(_iris_offset(q[:, :2], side, ex, ey) - iris0[side])
+            row[MOTION_INDEX[name]] = 1.0 - _eye_aperture(lm[:, :2], side) / max(ap0[side], 1e-6)
+            gaze.append(_iris_offset(q, side, ex, ey) - iris0[side])
         g = np.mean(gaze, axis=0)
         row[MOTION_INDEX["gaze_x"]] = g[0] / GAZE_X_EYE_WIDTHS
         row[MOTION_INDEX["gaze_y"]] = g[1] / GAZE_Y_EYE_WIDTHS

@@ -7,7 +7,13 @@ as seen in the image (mediapipe's "right eye" is the image-left eye).
 from __future__ import annotations
 
 import io
+import os
+import re
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,6 +196,46 @@ def load_portrait(src: str | Path | np.ndarray | Any, max_side: int = 2048) -> n
 
 _MESH_LOCK = threading.Lock()
 _STATIC_MESH: Any = None
+# mediapipe's C++ logs (absl "W0000 00:00:... file.cc:123] ..." and TFLite "INFO: Created ... delegate").
+_NATIVE_LOG = re.compile(
+    rb"^(?:[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] |INFO: Created TensorFlow Lite|WARNING: All log messages before absl)"
+)
+
+
+@contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Drop mediapipe's C++ log lines, which go straight to file descriptor 2 and ignore GLOG_minloglevel and
+    TF_CPP_MIN_LOG_LEVEL (mediapipe 0.10 logs through absl before ``InitializeLog``).
+
+    fd 2 is captured in a temp file while the block runs; every other line written meanwhile (by any thread) is
+    passed on to the real stderr afterwards, so the CLI keeps its one-line errors and the server loses nothing."""
+    try:
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+        saved = os.dup(fd)
+    except (AttributeError, OSError, ValueError):  # no real stderr (embedded interpreter): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        for stream in (sys.stderr, sys.__stderr__):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        os.dup2(capture.fileno(), fd)
+        try:
+            yield
+        finally:
+            for stream in (sys.stderr, sys.__stderr__):
+                try:
+                    stream.flush()
+                except (AttributeError, OSError, ValueError):
+                    pass
+            os.dup2(saved, fd)
+            os.close(saved)
+            capture.seek(0)
+            kept = b"".join(ln for ln in capture.read().splitlines(keepends=True) if not _NATIVE_LOG.match(ln))
+            while kept:
+                kept = kept[os.write(fd, kept) :]
 
 
 def _static_face_mesh() -> Any:
@@ -278,7 +324,7 @@ def analyze_face(image: np.ndarray) -> FaceAnalysis:
     """
     image = _array_to_rgb(image)
     h, w = image.shape[:2]
-    with _MESH_LOCK:
+    with _MESH_LOCK, quiet_native_logs():
         result = _static_face_mesh().process(image)
     faces = landmarks_from_result(result, w, h)
     if not faces:

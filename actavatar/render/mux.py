@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -61,9 +61,8 @@ def write_video(
             )
     if not out_path.parent.exists():
         raise InputError(f"Output folder {out_path.parent} does not exist: create it or choose another --out.")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".tmp.mp4", dir=out_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # A unique temp name that ffmpeg creates itself, so the mp4 gets the usual permissions (mkstemp's are 0600).
+    tmp = out_path.parent / f".{out_path.stem}.{uuid.uuid4().hex}.tmp.mp4"
     log = tmp.with_suffix(".log")
     proc: subprocess.Popen | None = None
     count = 0

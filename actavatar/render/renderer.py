@@ -42,14 +42,14 @@ from .face import (
 
 # Basis magnitudes at parameter 1, in face widths (fw) or face heights (fh, forehead-to-chin landmarks).
 JAW_GAP_FH = 0.35  # inner-lip gap at jaw_open = 1 (motion.py contract)
-SMILE_UP_FH, SMILE_OUT_FW = 0.05, 0.06
-FROWN_DOWN_FH, FROWN_IN_FW = 0.045, 0.015
+SMILE_UP_FH, SMILE_OUT_FW = 0.07, 0.08
+FROWN_DOWN_FH, FROWN_IN_FW = 0.06, 0.02
 PUCKER_NARROW = 0.3  # fraction of the mouth half-width
 BROW_UP_FH, BROW_DOWN_FH, BROW_IN_FW = 0.07, 0.035, 0.02
 GAZE_X_EYE_WIDTHS, GAZE_Y_EYE_WIDTHS = 0.22, 0.10  # iris travel at gaze = +-1
 
 EXPRESSION_BASES = ("jaw_open", "smile_pos", "smile_neg", "lip_pucker", "brow_pos", "brow_neg")
-DEPTH_SMOOTH_FW, DEPTH_SCALE = 0.06, 0.8
+DEPTH_SMOOTH_FW, DEPTH_SCALE = 0.05, 1.0
 GRID_STEP = 2  # the warp field is solved at 1/GRID_STEP resolution and upsampled
 _NEWTON_ITERS = 2
 _NUM_MESH_LANDMARKS = 468  # iris points (468..477) drive gaze only

@@ -36,6 +36,9 @@ def _add_generate(sub) -> None:
                    help="force a modality schedule (default: the checkpoint's learned gates)")
     p.add_argument("--clip-phases", action="store_true", help="trim phases that run past the audio instead of failing")
     p.add_argument("--checkpoint", help="MotionDiT checkpoint folder (default: the shipped one)")
+    from .pipelines.video import add_video_arguments
+
+    add_video_arguments(p)  # --tier motion|video, --weights DIR, ... (the video tier needs CUDA)
 
 
 def _add_extract(sub) -> None:
@@ -45,6 +48,10 @@ def _add_extract(sub) -> None:
 
 
 def _run_generate(args) -> int:
+    if args.tier == "video":
+        from .pipelines.video import run_video_generate
+
+        return run_video_generate(args)
     from .api import generate
 
     def progress(stage: str, i: int, n: int) -> None:

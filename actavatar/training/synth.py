@@ -394,18 +394,19 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
 def _write_shard(args: tuple) -> dict:
     out_dir, index, count, split, stage, seed, fps = args
     rng = np.random.default_rng(_shard_seed(seed, split, stage, index))
-    samples = [make_sample(rng, split, stage, fps) for _ in range(count)]
+    return write_shard(out_dir, index, [make_sample(rng, split, stage, fps) for _ in range(count)])
+
+
+def write_shard(out_dir: str | Path, index: int, samples: list[Sample]) -> dict:
+    """Write samples as ``shard-NNNNN.npz`` + ``.json`` (temp names, then renamed); returns the manifest entry."""
     audio_off = np.cumsum([0] + [len(s.audio) for s in samples]).astype(np.int64)
     motion_off = np.cumsum([0] + [len(s.motion) for s in samples]).astype(np.int64)
     audio = np.concatenate([s.audio for s in samples])
     pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
     stem = Path(out_dir) / f"shard-{index:05d}"
     tmp = stem.with_suffix(".tmp.npz")
-    _save_npz(
-        tmp,
-        audio=pcm,
-        audio_offsets=audio_off,
-        motion=np.concatenate([s.motion for s in samples]),
+    np.savez_compressed(
+        tmp, audio=pcm, audio_offsets=audio_off, motion=np.concatenate([s.motion for s in samples]),
         motion_offsets=motion_off,
     )
     os.replace(tmp, stem.with_suffix(".npz"))
@@ -413,12 +414,14 @@ def _write_shard(args: tuple) -> dict:
     tmp_json = stem.with_suffix(".tmp.json")
     tmp_json.write_text(json.dumps(records, ensure_ascii=False))
     os.replace(tmp_json, stem.with_suffix(".json"))
-    return {
-        "shard": stem.name,
-        "count": count,
-        "frames": int(motion_off[-1]),
-        "seconds": float(len(pcm) / SAMPLE_RATE),
-    }
+    return {"shard": stem.name, "count": len(samples), "frames": int(motion_off[-1]),
+            "seconds": float(len(pcm) / SAMPLE_RATE)}
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    tmp = out / "manifest.tmp.json"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, out / "manifest.json")
 
 
 def build_dataset(
@@ -473,9 +476,7 @@ def build_dataset(
         "build_seconds": round(time.perf_counter() - started, 2),
         "moods": sorted(MOODS),
     }
-    tmp = out / "manifest.tmp.json"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / "manifest.json")
+    write_manifest(out, manifest)
     return out
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -124,6 +125,21 @@ class PhaseEditor(gr.HTML):
 
     def api_info(self) -> dict:
         return {"type": "object", "description": "phase editor state: audio, duration, peaks, phases"}
+
+
+class PortraitImage(gr.Image):
+    """``gr.Image`` that hands the uploaded file to the library untouched.
+
+    Plain ``gr.Image`` opens the upload with PIL first: a file PIL cannot read (empty, not an image) fails inside
+    Gradio with a generic "Error" instead of the library's message, and its RGB conversion drops transparency
+    (composited on black) before the library can composite it on white."""
+
+    is_template = True  # rendered by the frontend's "image" component
+
+    def preprocess(self, payload):
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return str(payload.path)  # uploads are already checked to lie in Gradio's cache
+        return super().preprocess(payload)
 
 
 def editor_value(wave: dict | None, phases: list[dict]) -> dict:
@@ -407,6 +423,9 @@ def generate_video(
     except Exception as err:  # noqa: BLE001 - log the traceback for us, show one line (never a traceback) to users
         log.exception("generation failed")
         raise gr.Error(f"Generation failed ({type(err).__name__}). Please try again or try other inputs.") from None
+    finally:
+        if not (out_dir / "report.json").is_file():  # failed: leave no empty request folder in the cache
+            shutil.rmtree(out_dir, ignore_errors=True)
     for note in report.get("notes") or []:
         gr.Info(str(note))
     return video, schedule_figure(report), phase_time_figure(report), str(out_dir / "report.json")
@@ -468,7 +487,7 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=280):
-                portrait = gr.Image(
+                portrait = PortraitImage(
                     label="Portrait",
                     elem_id="portrait",
                     type="filepath",

@@ -172,11 +172,22 @@ def generate(
         timings["mux"] = time.perf_counter() - t_out - render_time
     timings["total"] = time.perf_counter() - t0
 
-    data = build_report(result, plan, seed=seed, notes=notes, timings=timings, settings={
-        "steps": steps, "text_guidance": text_guidance, "audio_guidance": audio_guidance, "paca": paca,
-        "schedule": schedule or pipe.transformer.config.schedule, "size": size,
-        "frame_size": list(renderer.frame_size) if renderer is not None else None,
-    })
+    data = build_report(
+        result,
+        plan,
+        seed=seed,
+        notes=notes,
+        timings=timings,
+        settings={
+            "steps": steps,
+            "text_guidance": text_guidance,
+            "audio_guidance": audio_guidance,
+            "paca": paca,
+            "schedule": schedule or pipe.transformer.config.schedule,
+            "size": size,
+            "frame_size": list(renderer.frame_size) if renderer is not None else None,
+        },
+    )
     if report is not None:
         write_json_atomic(report, data)
     return GenerationResult(Path(video_path) if video_path else None, data, result.motion)

@@ -5,7 +5,9 @@ Exit code 0 on success; on bad input one line on stderr and exit code 2, with no
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,13 +34,21 @@ def _add_generate(sub) -> None:
     p.add_argument("--text-guidance", type=float, default=2.0)
     p.add_argument("--audio-guidance", type=float, default=1.5)
     p.add_argument("--paca", choices=["hard", "soft", "off"], default="hard")
-    p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"], default=None,
-                   help="force a modality schedule (default: the checkpoint's learned gates)")
+    p.add_argument(
+        "--schedule",
+        choices=["progressive", "uniform", "reverse"],
+        default=None,
+        help="force a modality schedule (default: the checkpoint's learned gates)",
+    )
     p.add_argument("--clip-phases", action="store_true", help="trim phases that run past the audio instead of failing")
     p.add_argument("--checkpoint", help="MotionDiT checkpoint folder (default: the shipped one)")
-    from .pipelines.video import add_video_arguments
-
-    add_video_arguments(p)  # --tier motion|video, --weights DIR, ... (the video tier needs CUDA)
+    # The video tier's options are declared here: importing pipelines.video to build the parser costs ~10 s
+    # (diffusers' Wan pipeline + transformers) on every command and prints a torchvision warning on stderr.
+    p.add_argument("--tier", choices=["motion", "video"], default="motion", help="video needs a CUDA GPU")
+    p.add_argument("--weights", help="video tier weights folder (default: $ACTAVATAR_VIDEO_WEIGHTS)")
+    p.add_argument("--window-frames", type=int, default=81, help="video tier: frames per window (4k+1)")
+    p.add_argument("--overlap-frames", type=int, default=5, help="video tier: known frames per window (4m-3)")
+    p.add_argument("--negative-prompt", default="", help="video tier: text for the unconditional branch")
 
 
 def _add_extract(sub) -> None:
@@ -59,10 +69,23 @@ def _run_generate(args) -> int:
             print(f"denoising {i}/{n}", file=sys.stderr)
 
     result = generate(
-        args.portrait, args.audio, args.phases, prompt=args.prompt, out=args.out, report=args.report,
-        steps=args.steps, seed=args.seed, fps=args.fps, size=args.size, text_guidance=args.text_guidance,
-        audio_guidance=args.audio_guidance, paca=args.paca, schedule=args.schedule, clip_phases=args.clip_phases,
-        checkpoint=args.checkpoint, progress=progress,
+        args.portrait,
+        args.audio,
+        args.phases,
+        prompt=args.prompt,
+        out=args.out,
+        report=args.report,
+        steps=args.steps,
+        seed=args.seed,
+        fps=args.fps,
+        size=args.size,
+        text_guidance=args.text_guidance,
+        audio_guidance=args.audio_guidance,
+        paca=args.paca,
+        schedule=args.schedule,
+        clip_phases=args.clip_phases,
+        checkpoint=args.checkpoint,
+        progress=progress,
     )
     t = result.report["timings_s"]
     print(f"wrote {result.video_path} ({result.report['num_frames']} frames, {t['total']:.1f} s)")
@@ -94,7 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # `kill` and timeouts stop a run like Ctrl+C: partial files are removed on the way out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         args = build_parser().parse_args(argv)
         if args.command == "generate":
@@ -111,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ MIN_PHASE_S = 0.1
 # A phase may end this much after the audio (one frame at 25 fps) before it counts as "past the end".
 END_TOLERANCE_S = 0.04
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+# Control, zero-width-space, direction marks/overrides (Trojan-source style reordering) and BOM. Zero-width
+# (non-)joiners stay: Persian and Indic words and emoji sequences like 🙂‍↔️ need them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
 
 def clean_text(text: str) -> str:
@@ -97,7 +99,9 @@ class PhasePlan:
                 raise InputError(f"Phase {i + 1} must be an object with 'start', 'end' and 'text'.")
             missing = [k for k in ("start", "end", "text") if k not in item]
             if missing:
-                raise InputError(f"Phase {i + 1} is missing {', '.join(missing)}: give start and end in seconds and text.")
+                raise InputError(
+                    f"Phase {i + 1} is missing {', '.join(missing)}: give start and end in seconds and text."
+                )
             extra = set(item) - {"start", "end", "text"}
             if extra:
                 raise InputError(f"Phase {i + 1} has unknown keys {sorted(extra)}: use only start, end, text.")
@@ -165,7 +169,9 @@ class PhasePlan:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def to_srt(self) -> str:
-        cues = [f"{i + 1}\n{_srt_stamp(p.start)} --> {_srt_stamp(p.end)}\n{p.text}\n" for i, p in enumerate(self.phases)]
+        cues = [
+            f"{i + 1}\n{_srt_stamp(p.start)} --> {_srt_stamp(p.end)}\n{p.text}\n" for i, p in enumerate(self.phases)
+        ]
         return "\n".join(cues)
 
     def with_base(self, base: str) -> PhasePlan:

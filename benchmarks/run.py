@@ -1,6 +1,6 @@
 """End-to-end speed and memory of every stage, each beside its floor measured in the same run.
 
-    python benchmarks/run.py                      # 10, 30, 60 s clips at 512 px, 25 fps; writes benchmarks/results.json
+    python benchmarks/run.py                 # 10, 30, 60 s clips at 512 px, 25 fps -> benchmarks/results.json
     python benchmarks/run.py --durations 10 --size 256
 
 Each clip runs in a fresh worker process (so peak RSS is that clip's own), after one warm-up generation in that
@@ -27,8 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 PORTRAIT = ROOT / "examples" / "portraits" / "astronaut.jpg"
 SPEECH = ROOT / "examples" / "welcome.wav"
-PLAN = {"base": "a calm astronaut talking", "phases": [
-    {"start": 1.0, "end": 3.0, "text": "nods twice"}, {"start": 4.0, "end": 6.0, "text": "smiles"}]}
+PLAN = {
+    "base": "a calm astronaut talking",
+    "phases": [{"start": 1.0, "end": 3.0, "text": "nods twice"}, {"start": 4.0, "end": 6.0, "text": "smiles"}],
+}
 
 
 def make_audio(seconds: float, path: Path) -> Path:
@@ -91,16 +93,39 @@ def cold_start(size: int, fps: float, steps: int) -> float:
         audio = make_audio(10.0, tmp / "speech.wav")
         (tmp / "plan.json").write_text(json.dumps(PLAN))
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "actavatar", "generate", "--portrait", str(PORTRAIT), "--audio",
-                        str(audio), "--phases", str(tmp / "plan.json"), "--out", str(tmp / "c.mp4"), "--size",
-                        str(size), "--fps", str(fps), "--steps", str(steps)], check=True, cwd=ROOT,
-                       capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "actavatar",
+                "generate",
+                "--portrait",
+                str(PORTRAIT),
+                "--audio",
+                str(audio),
+                "--phases",
+                str(tmp / "plan.json"),
+                "--out",
+                str(tmp / "c.mp4"),
+                "--size",
+                str(size),
+                "--fps",
+                str(fps),
+                "--steps",
+                str(steps),
+            ],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
         return time.perf_counter() - t
 
 
 def table(rows: list[dict], cold: float | None) -> str:
-    head = ("| clip | frames | encode s | diffusion s | render s | mux s | end-to-end s | ffmpeg floor s | "
-            "× floor | RTF | render fps | peak RSS MB |")
+    head = (
+        "| clip | frames | encode s | diffusion s | render s | mux s | end-to-end s | ffmpeg floor s | "
+        "× floor | RTF | render fps | peak RSS MB |"
+    )
     lines = [head, "|" + "---|" * 12]
     for r in rows:
         lines.append(
@@ -111,8 +136,10 @@ def table(rows: list[dict], cold: float | None) -> str:
     if len(rows) > 1:
         base = rows[0]
         for r in rows[1:]:
-            lines.append(f"\n{r['seconds']:.0f} s ÷ {base['seconds']:.0f} s time: "
-                         f"{r['end_to_end_s'] / base['end_to_end_s']:.2f}× (clip ratio {r['seconds'] / base['seconds']:.0f}×)")
+            lines.append(
+                f"\n{r['seconds']:.0f} s ÷ {base['seconds']:.0f} s time: "
+                f"{r['end_to_end_s'] / base['end_to_end_s']:.2f}× (clip ratio {r['seconds'] / base['seconds']:.0f}×)"
+            )
     if cold is not None:
         lines.append(f"\ncold start (new process → first finished 10 s video, CLI): {cold:.1f} s")
     return "\n".join(lines)
@@ -133,17 +160,40 @@ def main() -> int:
         return 0
     rows = []
     for seconds in args.durations:
-        cmd = [sys.executable, __file__, "--worker", str(seconds), "--size", str(args.size), "--fps", str(args.fps),
-               "--steps", str(args.steps)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            str(seconds),
+            "--size",
+            str(args.size),
+            "--fps",
+            str(args.fps),
+            "--steps",
+            str(args.steps),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"{seconds:.0f} s clip: {rows[-1]['end_to_end_s']:.2f} s end to end", file=sys.stderr)
     cold = None if args.no_cold else cold_start(args.size, args.fps, args.steps)
     text = table(rows, cold)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"{machine}; {args.size} px, {args.fps:g} fps, {args.steps} steps\n\n{text}")
-    Path(args.out).write_text(json.dumps({"machine": machine, "rows": rows, "cold_start_s": cold,
-                                          "size": args.size, "fps": args.fps, "steps": args.steps}, indent=1))
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "rows": rows,
+                "cold_start_s": cold,
+                "size": args.size,
+                "fps": args.fps,
+                "steps": args.steps,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -111,6 +111,16 @@ def test_server_starts_without_gpu_network_or_spaces(app_server):
         "gradio_api/file=app.py",
         "gradio_api/file=" + str(ROOT / "app.py"),
         "gradio_api/file=" + str(ROOT / "examples" / ".." / "app.py"),
+        "gradio_api/file=examples/../../../../etc/passwd",
+        "gradio_api/file=%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "gradio_api/file=%252e%252e/%252e%252e/%252e%252e/etc/passwd",
+        "gradio_api/file=" + str(ROOT / "examples") + "/%2e%2e/app.py",
+        "gradio_api/file=..%5c..%5c..%5c..%5cetc%5cpasswd",
+        "file=../../etc/passwd",
+        "file=/etc/passwd",
+        "file=%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "gradio_api/file=" + str(ROOT / "assets" / "checkpoints"),
+        "gradio_api/file=/proc/self/environ",
     ],
 )
 def test_no_file_outside_allowed_folders_is_served(app_server, path):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import speechlike
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,6 @@ from actavatar.audio import (
     num_video_frames,
 )
 from actavatar.errors import InputError
-from conftest import speechlike
 
 
 def click_at(seconds: float, total: float = 3.0, sr: int = 16000) -> np.ndarray:
@@ -51,7 +51,16 @@ def test_frame_count_covers_the_audio(n, fps):
 
 def _encode(wave, sr, path, extra=()):
     sf.write(path.with_suffix(".wav"), wave, sr)
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(path.with_suffix(".wav")), *extra, str(path)]
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(path.with_suffix(".wav")),
+        *extra,
+        str(path),
+    ]
     subprocess.run(cmd, check=True)
     return path
 

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import speechlike
 
 from actavatar.errors import InputError
 from actavatar.motion import MOTION_INDEX
 from actavatar.training.footage import build_footage_dataset
 from actavatar.training.synth import load_dataset
-from conftest import speechlike
 
 
 def test_footage_folder_becomes_a_dataset(tmp_path):
@@ -24,9 +24,15 @@ def test_footage_folder_becomes_a_dataset(tmp_path):
     motion = np.zeros((75, 14), np.float32)
     motion[:, MOTION_INDEX["head_yaw"]] = 15 * np.sin(np.linspace(0, 2 * np.pi, 75))
     write_video(renderer.render_all(motion), clips / "talk.mp4", 25, audio_path=tmp_path / "a.wav")
-    (clips / "talk.phases.json").write_text(json.dumps(
-        {"base": "a calm astronaut", "phases": [{"start": 0.5, "end": 2.0, "text": "turns her head"}],
-         "actions": ["turn_left"]}))
+    (clips / "talk.phases.json").write_text(
+        json.dumps(
+            {
+                "base": "a calm astronaut",
+                "phases": [{"start": 0.5, "end": 2.0, "text": "turns her head"}],
+                "actions": ["turn_left"],
+            }
+        )
+    )
     (clips / "noface.mp4").write_bytes(b"not a video")
     ds = load_dataset(build_footage_dataset(clips, tmp_path / "data"))
     assert len(ds) == 1

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_CONFIG, make_tiny_pipeline
 
 from actavatar.models.alignment import SCHEDULES, ModalitySchedule, nominal_gates
 from actavatar.models.motion_dit import MotionConditioning, MotionDiT
 from actavatar.models.paca import PhasePrompt, frame_times
-from conftest import TINY_CONFIG, make_tiny_pipeline
 
 
 def conditioning(frames=40, phases=((0.2, 0.8),), seed=0, batch=1):
@@ -17,8 +17,12 @@ def conditioning(frames=40, phases=((0.2, 0.8),), seed=0, batch=1):
     prompt = PhasePrompt(tokens, block_index.clone(), spans.clone(), torch.ones(batch, p, dtype=torch.bool))
     times = torch.from_numpy(frame_times(frames, 25)).float()[None].expand(batch, -1)
     return MotionConditioning(
-        torch.randn(batch, frames, 321, generator=g), prompt, times, torch.randn(batch, 16, generator=g),
-        torch.zeros(batch, frames, 14), torch.zeros(batch, frames),
+        torch.randn(batch, frames, 321, generator=g),
+        prompt,
+        times,
+        torch.randn(batch, 16, generator=g),
+        torch.zeros(batch, frames, 14),
+        torch.zeros(batch, frames),
     )
 
 
@@ -61,7 +65,9 @@ def test_null_text_and_null_audio_change_the_prediction():
     cond = conditioning(batch=3)
     x = torch.randn(1, 40, 14).expand(3, -1, -1)
     t = torch.full((3,), 600.0)
-    out = model(x, t, cond, drop_text=torch.tensor([False, True, False]), drop_audio=torch.tensor([False, False, True]))
+    out = model(
+        x, t, cond, drop_text=torch.tensor([False, True, False]), drop_audio=torch.tensor([False, False, True])
+    )
     cond_out, no_text, no_audio = out.sample
     assert (cond_out - no_text).abs().max() > 1e-4
     assert (cond_out - no_audio).abs().max() > 1e-4

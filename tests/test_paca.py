@@ -45,11 +45,17 @@ def encode(texts, seed=0):
 def run(plan: PhasePlan, mode="hard", width=0.3, record=False, x=None, attn=None):
     attn = attn or make_attn()
     base, bmask = encode([plan.base])
-    pstates, pmask = encode([p.text for p in plan.phases]) if plan.phases else (torch.zeros(0, 1, D), torch.zeros(0, 1, dtype=torch.bool))
+    pstates, pmask = (
+        encode([p.text for p in plan.phases])
+        if plan.phases
+        else (torch.zeros(0, 1, D), torch.zeros(0, 1, dtype=torch.bool))
+    )
     prompt = pack_phase_prompt(base, bmask, [(pstates, pmask)], [[(p.start, p.end) for p in plan.phases]])
     times = torch.from_numpy(frame_times(T, FPS)).float()[None]
     weights = frame_phase_weights(prompt.spans, prompt.phase_valid, times, mode, width)
-    ctx = PhaseAttentionContext(phase_attention_bias(prompt, weights, mode), prompt.block_index, prompt.num_phases, record=record)
+    ctx = PhaseAttentionContext(
+        phase_attention_bias(prompt, weights, mode), prompt.block_index, prompt.num_phases, record=record
+    )
     x = x if x is not None else torch.randn(1, T, D, generator=torch.Generator().manual_seed(1))
     with phase_attention_context(ctx), torch.no_grad():
         out = attn(x, prompt.tokens)

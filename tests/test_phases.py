@@ -113,7 +113,9 @@ def test_validate_sorts_and_gaps_are_allowed():
 
 
 def test_clipping_is_reported():
-    plan = PhasePlan.from_dict({"phases": [{"start": 0, "end": 12, "text": "a"}, {"start": 11, "end": 13, "text": "b"}]})
+    plan = PhasePlan.from_dict(
+        {"phases": [{"start": 0, "end": 12, "text": "a"}, {"start": 11, "end": 13, "text": "b"}]}
+    )
     clipped, notes = plan.clipped(10)
     assert clipped.phases == (Phase(0, 10, "a"),)
     assert len(notes) == 2 and "trimmed" in notes[0] and "removed" in notes[1]
@@ -159,7 +161,10 @@ def test_malformed_srt(text, needle):
 
 
 def test_srt_with_crlf_bom_and_multiline_cues():
-    srt = "\ufeff1\r\n00:00:00,000 --> 00:00:01,500\r\nnods\r\ntwice\r\n\r\n2\r\n00:00:02.000 --> 00:00:03.250\r\nsmiles\r\n"
+    srt = (
+        "\ufeff1\r\n00:00:00,000 --> 00:00:01,500\r\nnods\r\ntwice\r\n\r\n"
+        "2\r\n00:00:02.000 --> 00:00:03.250\r\nsmiles\r\n"
+    )
     plan = PhasePlan.from_srt(srt)
     assert plan.phases == (Phase(0.0, 1.5, "nods twice"), Phase(2.0, 3.25, "smiles"))
 

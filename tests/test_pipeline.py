@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
+from conftest import speechlike
 
 from actavatar.errors import InputError
 from actavatar.motion import MOTION_NAMES
 from actavatar.phases import Phase, PhasePlan
-from conftest import speechlike
 
 PLAN = PhasePlan("a woman talking", (Phase(0.0, 1.0, "nods twice"), Phase(2.0, 3.0, "smiles")))
 
@@ -58,7 +58,9 @@ def test_callback_on_step_end_sees_and_can_replace_latents(tiny_pipeline):
 def test_schedule_override_uses_the_named_gates(tiny_pipeline):
     out = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=2, schedule="reverse")
     assert out.layers["text_gate"] == pytest.approx([0.1, 0.55, 1.0])
-    assert tiny_pipeline.transformer.modality_schedule.text_gate[0].item() == pytest.approx(1.0)  # shared model untouched
+    assert tiny_pipeline.transformer.modality_schedule.text_gate[0].item() == pytest.approx(
+        1.0
+    )  # shared model untouched
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import speechlike
 
 from actavatar.errors import InputError
 from actavatar.training.train import TrainConfig, train
-from conftest import speechlike
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,19 @@ def data_dir(tmp_path_factory):
 
 
 def tiny(tmp_path, data_dir, **kw):
-    base = dict(out_dir=str(tmp_path / "run"), data_dir=str(data_dir), steps=2, tokens_per_batch=200, min_frames=40,
-                max_frames=60, model_dim=32, model_layers=2, save_every=1, warmup=1, threads=2)
+    base = dict(
+        out_dir=str(tmp_path / "run"),
+        data_dir=str(data_dir),
+        steps=2,
+        tokens_per_batch=200,
+        min_frames=40,
+        max_frames=60,
+        model_dim=32,
+        model_layers=2,
+        save_every=1,
+        warmup=1,
+        threads=2,
+    )
     return TrainConfig(**{**base, **kw})
 
 

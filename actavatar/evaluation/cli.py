@@ -8,10 +8,17 @@ from pathlib import Path
 
 def add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="generate a held-out set, render, extract motion from pixels, score it")
-    p.add_argument("--checkpoint", help="MotionDiT checkpoint folder (default: shipped); 'ground-truth' renders the "
-                                        "synthetic reference motion instead (the measurement ceiling)")
-    p.add_argument("--split", choices=["heldout", "train"], default="heldout",
-                   help="heldout: phrasings/sentences/voices never trained on; train: training phrasings")
+    p.add_argument(
+        "--checkpoint",
+        help="MotionDiT checkpoint folder (default: shipped); 'ground-truth' renders the "
+        "synthetic reference motion instead (the measurement ceiling)",
+    )
+    p.add_argument(
+        "--split",
+        choices=["heldout", "train"],
+        default="heldout",
+        help="heldout: phrasings/sentences/voices never trained on; train: training phrasings",
+    )
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--portrait", action="append", default=[], help="portrait image (repeatable; default: all shipped)")
@@ -21,8 +28,12 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
     p.add_argument("--label", default="", help="row name in the table")
     p.add_argument("--out", default="runs/eval", help="folder for results.json and results.md")
-    p.add_argument("--table", nargs="+", metavar="RESULTS_JSON",
-                   help="instead of evaluating: print one markdown table from these results.json files")
+    p.add_argument(
+        "--table",
+        nargs="+",
+        metavar="RESULTS_JSON",
+        help="instead of evaluating: print one markdown table from these results.json files",
+    )
     p.set_defaults(run=run_eval)
 
 
@@ -32,9 +43,18 @@ def run_eval(args) -> int:
     if args.table:
         print(collect_table([Path(p) for p in args.table]))
         return 0
-    cfg = EvalConfig(checkpoint=args.checkpoint, split=args.split, clips=args.clips, seed=args.seed,
-                     portraits=tuple(args.portrait), steps=args.steps, size=args.size, paca=args.paca,
-                     schedule=args.schedule, label=args.label)
+    cfg = EvalConfig(
+        checkpoint=args.checkpoint,
+        split=args.split,
+        clips=args.clips,
+        seed=args.seed,
+        portraits=tuple(args.portrait),
+        steps=args.steps,
+        size=args.size,
+        paca=args.paca,
+        schedule=args.schedule,
+        label=args.label,
+    )
     result = evaluate(cfg)
     write_results(result, Path(args.out))
     print(markdown_table([result["summary"]]))

@@ -65,11 +65,17 @@ def score_clip(motion: np.ndarray, fps: float, audio: np.ndarray, sr: int, plan,
     scored = metrics.score_phases(motion, fps, phases)
     jaw = motion[:, MOTION_INDEX["jaw_open"]]
     corr, lag = metrics.lip_sync(jaw, audio, sr, fps)
-    open_mouth = [(p.start, p.end) for label, p in zip(labels, plan.phases, strict=True)
-                  if set(label.split("+")) & SPEECH_LABELS_WITH_OPEN_MOUTH]
+    open_mouth = [
+        (p.start, p.end)
+        for label, p in zip(labels, plan.phases, strict=True)
+        if set(label.split("+")) & SPEECH_LABELS_WITH_OPEN_MOUTH
+    ]
     closed = metrics.mouth_closed_on_silence(jaw, audio, sr, fps, exclude=open_mouth)
-    still = [metrics.stability_jitter(motion, fps, p.start, p.end)
-             for label, p in zip(labels, plan.phases, strict=True) if label == "stay_still"]
+    still = [
+        metrics.stability_jitter(motion, fps, p.start, p.end)
+        for label, p in zip(labels, plan.phases, strict=True)
+        if label == "stay_still"
+    ]
     return {
         "phases": scored,
         "lip_sync_corr": corr,
@@ -116,11 +122,27 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             if cfg.checkpoint == "ground-truth":
                 image = load_portrait(portrait)
                 renderer = PortraitRenderer(image, faces[portrait], size=cfg.size)
-                write_video(renderer.render_all(sample.motion), video, sample.fps, audio_path=wav,
-                            num_frames=len(sample.motion))
+                write_video(
+                    renderer.render_all(sample.motion),
+                    video,
+                    sample.fps,
+                    audio_path=wav,
+                    num_frames=len(sample.motion),
+                )
             else:
-                generate(portrait, wav, sample.plan, out=video, steps=cfg.steps, seed=i, fps=sample.fps,
-                         size=cfg.size, paca=cfg.paca, schedule=cfg.schedule, checkpoint=cfg.checkpoint)
+                generate(
+                    portrait,
+                    wav,
+                    sample.plan,
+                    out=video,
+                    steps=cfg.steps,
+                    seed=i,
+                    fps=sample.fps,
+                    size=cfg.size,
+                    paca=cfg.paca,
+                    schedule=cfg.schedule,
+                    checkpoint=cfg.checkpoint,
+                )
             track = extract_motion(video)
             scores = score_clip(track.values, track.fps, sample.audio, sample.sample_rate, sample.plan, sample.actions)
             others = [faces[p].descriptor for p in portraits if p != portrait]
@@ -129,11 +151,20 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             per_clip.append(scores)
             if progress:
                 hit = np.mean([p["detected"] for p in scores["phases"]]) if scores["phases"] else math.nan
-                print(f"[{i + 1}/{len(ds)}] {portrait.name}: phases {hit:.2f}, lip r={scores['lip_sync_corr']:.2f}",
-                      flush=True)
+                print(
+                    f"[{i + 1}/{len(ds)}] {portrait.name}: phases {hit:.2f}, lip r={scores['lip_sync_corr']:.2f}",
+                    flush=True,
+                )
     summary = summarize(per_clip)
-    summary.update({"label": cfg.label or (cfg.checkpoint or "shipped"), "split": cfg.split, "clips": len(ds),
-                    "portraits": [p.name for p in portraits], "seconds": round(time.perf_counter() - t0, 1)})
+    summary.update(
+        {
+            "label": cfg.label or (cfg.checkpoint or "shipped"),
+            "split": cfg.split,
+            "clips": len(ds),
+            "portraits": [p.name for p in portraits],
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+    )
     return {"summary": summary, "clips": per_clip}
 
 

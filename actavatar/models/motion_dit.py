@@ -47,7 +47,9 @@ class MotionConditioning:
     def repeat(self, n: int) -> MotionConditioning:
         """The same conditioning n times along the batch (for the CFG branches)."""
         p = self.prompt
-        prompt = PhasePrompt(*(t.repeat(n, *([1] * (t.dim() - 1))) for t in (p.tokens, p.block_index, p.spans, p.phase_valid)))
+        prompt = PhasePrompt(
+            *(t.repeat(n, *([1] * (t.dim() - 1))) for t in (p.tokens, p.block_index, p.spans, p.phase_valid))
+        )
         rep = lambda t: t.repeat(n, *([1] * (t.dim() - 1)))  # noqa: E731
         return MotionConditioning(
             rep(self.audio), prompt, rep(self.frame_times), rep(self.face), rep(self.prefix), rep(self.prefix_mask)
@@ -274,7 +276,11 @@ class MotionDiT(ModelMixin, ConfigMixin):
         paca_mode: str | None = None,
         record: bool = False,
     ) -> MotionDiTOutput:
-        enc = cond if isinstance(cond, EncodedConditioning) else self.encode_conditions(cond, drop_text, drop_audio, paca_mode)
+        enc = (
+            cond
+            if isinstance(cond, EncodedConditioning)
+            else self.encode_conditions(cond, drop_text, drop_audio, paca_mode)
+        )
         frames = sample.shape[1]
         x = self.in_proj(torch.cat([sample, enc.prefix], -1))  # (B, T, D)
         c = self.time_embed(self.time_proj(timestep).to(x.dtype)) + enc.face  # (B, D)
@@ -295,7 +301,9 @@ class MotionDiT(ModelMixin, ConfigMixin):
         shift, scale = self.out_modulation(c)[:, None].chunk(2, dim=-1)
         out = self.proj_out(self.norm_out(x) * (1 + scale) + shift)  # (B, T, motion_dim)
         phase_attention = torch.stack(ctx.attention).mean(0) if record and ctx.attention else None
-        return MotionDiTOutput(out, torch.stack(text_norms).detach(), torch.stack(audio_norms).detach(), phase_attention)
+        return MotionDiTOutput(
+            out, torch.stack(text_norms).detach(), torch.stack(audio_norms).detach(), phase_attention
+        )
 
     @property
     def num_parameters_millions(self) -> float:
@@ -305,5 +313,3 @@ class MotionDiT(ModelMixin, ConfigMixin):
 def timestep_from_sigma(sigma: torch.Tensor) -> torch.Tensor:
     """The scheduler's timestep convention (``sigma * num_train_timesteps``)."""
     return sigma * 1000.0
-
-

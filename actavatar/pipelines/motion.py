@@ -89,8 +89,16 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         self.scheduler.save_pretrained(path / "scheduler")
 
     # ----------------------------------------------------------------------------------------------- 1. inputs
-    def check_inputs(self, audio: np.ndarray, plan: PhasePlan, face: np.ndarray | None, fps: float, steps: int,
-                     paca_mode: str, schedule: str | None) -> PhasePlan:
+    def check_inputs(
+        self,
+        audio: np.ndarray,
+        plan: PhasePlan,
+        face: np.ndarray | None,
+        fps: float,
+        steps: int,
+        paca_mode: str,
+        schedule: str | None,
+    ) -> PhasePlan:
         if not isinstance(audio, np.ndarray) or audio.ndim != 1 or len(audio) == 0:
             raise InputError("Audio must be a non-empty mono waveform at 16 kHz (use actavatar.audio.load_audio).")
         if not (1 <= fps <= 60):
@@ -232,7 +240,9 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                 cols = [0] + [k + 1 for k in keep]
                 attention[w0 + known : w1][:, cols] = win_attn[known:]
                 if known:
-                    attention[w0 : w0 + known][:, cols] = 0.5 * (attention[w0 : w0 + known][:, cols] + win_attn[:known])
+                    attention[w0 : w0 + known][:, cols] = 0.5 * (
+                        attention[w0 : w0 + known][:, cols] + win_attn[:known]
+                    )
 
         timings["diffusion"] = time.perf_counter() - t_diff
         out_motion = np.clip(denormalize_motion(motion).numpy().astype(np.float32), _LOW, _HIGH)

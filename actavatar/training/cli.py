@@ -31,8 +31,20 @@ def run_train(args) -> int:
         from ..errors import InputError
 
         raise InputError(f"Training config {config} not found: pass --config PATH (see configs/).")
-    overrides = {k: getattr(args, k) for k in ("out_dir", "data_dir", "init_from", "steps", "num_clips", "schedule",
-                                              "paca_mode", "seed", "save_every")}
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "out_dir",
+            "data_dir",
+            "init_from",
+            "steps",
+            "num_clips",
+            "schedule",
+            "paca_mode",
+            "seed",
+            "save_every",
+        )
+    }
     cfg = TrainConfig.from_toml(config, stage=args.stage, **overrides)
     out = train(cfg)
     print(f"stage {cfg.stage} checkpoint: {out}")

@@ -68,9 +68,21 @@ def build_footage_dataset(videos: Path, out: Path, fps: float = 25.0, shard_size
         shards.append(write_shard(out, len(shards), samples))
     if not shards:
         raise InputError(f"None of the {len(files)} videos in {videos} gave usable training data (see the reasons).")
-    write_manifest(out, {"format_version": FORMAT_VERSION, "n": sum(s["count"] for s in shards), "split": "train",
-                         "stage": 2, "fps": fps, "sample_rate": SAMPLE_RATE, "motion_names": list(MOTION_NAMES),
-                         "shards": shards, "skipped": skipped, "source": "footage"})
+    write_manifest(
+        out,
+        {
+            "format_version": FORMAT_VERSION,
+            "n": sum(s["count"] for s in shards),
+            "split": "train",
+            "stage": 2,
+            "fps": fps,
+            "sample_rate": SAMPLE_RATE,
+            "motion_names": list(MOTION_NAMES),
+            "shards": shards,
+            "skipped": skipped,
+            "source": "footage",
+        },
+    )
     return out
 
 

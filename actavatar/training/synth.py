@@ -406,7 +406,10 @@ def write_shard(out_dir: str | Path, index: int, samples: list[Sample]) -> dict:
     stem = Path(out_dir) / f"shard-{index:05d}"
     tmp = stem.with_suffix(".tmp.npz")
     np.savez_compressed(
-        tmp, audio=pcm, audio_offsets=audio_off, motion=np.concatenate([s.motion for s in samples]),
+        tmp,
+        audio=pcm,
+        audio_offsets=audio_off,
+        motion=np.concatenate([s.motion for s in samples]),
         motion_offsets=motion_off,
     )
     os.replace(tmp, stem.with_suffix(".npz"))
@@ -414,8 +417,12 @@ def write_shard(out_dir: str | Path, index: int, samples: list[Sample]) -> dict:
     tmp_json = stem.with_suffix(".tmp.json")
     tmp_json.write_text(json.dumps(records, ensure_ascii=False))
     os.replace(tmp_json, stem.with_suffix(".json"))
-    return {"shard": stem.name, "count": len(samples), "frames": int(motion_off[-1]),
-            "seconds": float(len(pcm) / SAMPLE_RATE)}
+    return {
+        "shard": stem.name,
+        "count": len(samples),
+        "frames": int(motion_off[-1]),
+        "seconds": float(len(pcm) / SAMPLE_RATE),
+    }
 
 
 def write_manifest(out: Path, manifest: dict) -> None:

@@ -18,18 +18,18 @@ import math
 import os
 import shutil
 import time
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+import tomllib
 import torch
 
 from ..audio import frame_features
 from ..errors import InputError
 from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import frame_times, pack_phase_prompt
-from ..motion import FACE_DESCRIPTOR_DIM, MOTION_DIM
+from ..motion import FACE_DESCRIPTOR_DIM
 from ..phases import PhasePlan
 from ..text import default_text_encoder
 
@@ -197,8 +197,15 @@ def ensure_dataset(cfg: TrainConfig) -> Path:
         from .synth import build_dataset
 
         print(f"building {cfg.num_clips} stage-{cfg.stage} clips in {data} ...", flush=True)
-        build_dataset(data, cfg.num_clips, "train", cfg.stage, cfg.data_seed, workers=max(1, (os.cpu_count() or 1)),
-                      progress=True)
+        build_dataset(
+            data,
+            cfg.num_clips,
+            "train",
+            cfg.stage,
+            cfg.data_seed,
+            workers=max(1, (os.cpu_count() or 1)),
+            progress=True,
+        )
     return data
 
 
@@ -243,7 +250,9 @@ def train(cfg: TrainConfig) -> Path:
         model = MotionDiT.from_pretrained(init, use_safetensors=True)
         model.register_to_config(paca_mode=cfg.paca_mode)
     else:
-        model = MotionDiT(dim=cfg.model_dim, num_layers=cfg.model_layers, schedule=cfg.schedule, paca_mode=cfg.paca_mode)
+        model = MotionDiT(
+            dim=cfg.model_dim, num_layers=cfg.model_layers, schedule=cfg.schedule, paca_mode=cfg.paca_mode
+        )
     model.train()
     ema = MotionDiT.from_config(model.config)
     ema.load_state_dict(model.state_dict())
@@ -304,8 +313,17 @@ def train(cfg: TrainConfig) -> Path:
         bar.update()
         bar.set_postfix(loss=f"{running:.4f}")
         if log is not None and (step % cfg.log_every == 0 or step == cfg.steps):
-            log.write(json.dumps({"step": step, "loss": round(running, 5), "lr": _lr(step, cfg),
-                                  "elapsed_s": round(time.perf_counter() - t0, 1)}) + "\n")
+            log.write(
+                json.dumps(
+                    {
+                        "step": step,
+                        "loss": round(running, 5),
+                        "lr": _lr(step, cfg),
+                        "elapsed_s": round(time.perf_counter() - t0, 1),
+                    }
+                )
+                + "\n"
+            )
             log.flush()
         if step % cfg.save_every == 0 or step == cfg.steps:
             save()

@@ -55,6 +55,9 @@ class Phase:
     end: float
     text: str
 
+    def __post_init__(self):  # every way of making a phase gets clean text, so messages stay one line
+        object.__setattr__(self, "text", clean_text(self.text))
+
     def to_dict(self) -> dict:
         return {"start": round(float(self.start), 4), "end": round(float(self.end), 4), "text": self.text}
 

@@ -77,3 +77,12 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt")
     make_tiny_pipeline().save_checkpoint(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def catalogue(tmp_path_factory):
+    """Issue 7's bad-input catalogue (``tests/bad_inputs.py``), built once: (folder, cases by name, speech clip)."""
+    from bad_inputs import all_cases, default_speech
+
+    folder = tmp_path_factory.mktemp("bad_inputs")
+    return folder, all_cases(folder), default_speech(folder)

@@ -274,3 +274,37 @@ def test_example_loads_every_input_and_generate_plays_with_plots(tab):
     if MODEL_READY:
         page.screenshot(path=str(SCREENSHOT), full_page=True)
     assert "Traceback" not in page.content()
+
+
+MARKUP = [
+    "<script>window.__xss=1</script>",
+    '<img src=x onerror="window.__xss=2;alert(2)">',
+    '"><svg onload=alert(3)>',
+]
+
+
+def test_markup_in_phases_and_prompt_stays_text_through_a_generation(tab):
+    """Each payload alone in a phase, all three in the base prompt: shown as text in the editor, its region labels
+    and the table, before and after Generate; the plots render; nothing runs, no dialog opens. (The plots' text
+    itself is checked in test_bad_inputs_app.py, which renders the returned report through actavatar.viz.)"""
+    tab.upload(EXAMPLES / "portraits" / "grace_hopper.jpg", EXAMPLES / "welcome.wav")
+    for payload, (a, b) in zip(MARKUP, [(0.05, 0.3), (0.4, 0.6), (0.7, 0.9)], strict=True):
+        tab.drag(a, b)
+        tab.page.locator("#phase-editor .pe-text").fill(payload)
+        tab.page.locator("#phase-editor .pe-text").press("Enter")
+    tab.wait_table(lambda r: [x[2] for x in r] == MARKUP)
+    tab.page.get_by_label(re.compile("Base prompt")).fill(" ".join(MARKUP))
+    tab.page.locator("#generate").click()
+    for plot in ("#schedule-plot img", "#phase-plot img"):
+        sync_api.expect(tab.page.locator(plot)).to_be_visible(timeout=120_000)
+    assert [row[2] for row in tab.table()] == MARKUP
+    items = tab.phase_items()
+    labels = tab.page.locator(PHASE).all_inner_texts()
+    for k, payload in enumerate(MARKUP):
+        assert payload in items[k]
+        assert payload[:12] in labels[k]
+    sync_api.expect(tab.page.get_by_label(re.compile("Base prompt"))).to_have_value(" ".join(MARKUP))
+    page = tab.page
+    assert page.locator('img[src="x"]').count() == 0 and page.locator("svg[onload]").count() == 0
+    assert page.evaluate("() => [...document.scripts].some((s) => s.textContent.includes('__xss=1'))") is False
+    assert tab.dialogs == []

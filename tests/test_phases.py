@@ -187,3 +187,65 @@ def test_plan_from_table_rows_skips_blank_rows():
     assert plan == PhasePlan("b", (Phase(0, 1, "nods"), Phase(2, 3.5, "smiles")))
     with pytest.raises(InputError, match="Phase 2 'end'"):
         plan_from_rows([[0, 1, "a"], [1, "x", "b"]])
+
+
+# ------------------------------------------------------------------------- robustness properties (issue 7)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["base", "phases", "start", "end",
+                                                                                  "text", "x"]), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(json_values)
+@settings(max_examples=300, deadline=None)
+def test_any_json_is_a_plan_or_one_input_error(value):
+    """Whatever JSON arrives (an upload, an API call), parsing and validation fail only with a one-line InputError."""
+    for parse in (lambda: PhasePlan.from_dict(value), lambda: PhasePlan.from_json(json.dumps(value))):
+        try:
+            parse().validate(10.0)
+        except InputError as err:
+            assert str(err) and "\n" not in str(err)
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_any_text_is_an_srt_plan_or_one_input_error(text):
+    try:
+        PhasePlan.from_srt(text).validate(None)
+    except InputError as err:
+        assert str(err) and "\n" not in str(err)
+
+
+@given(st.lists(st.tuples(st.floats(-5, 30), st.floats(-5, 30), st.text(max_size=12)), max_size=8), st.floats(0.5, 20))
+@settings(max_examples=300, deadline=None)
+def test_a_validated_plan_is_sorted_disjoint_and_inside_the_audio(rows, duration):
+    plan = PhasePlan("", tuple(Phase(s, e, t) for s, e, t in rows))
+    try:
+        valid = plan.validate(duration)
+    except InputError as err:
+        assert "\n" not in str(err)
+        return
+    spans = [(p.start, p.end) for p in valid.phases]
+    assert spans == sorted(spans) and all(0 <= s < e for s, e in spans)
+    assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:], strict=False))
+    assert all(e <= duration + 0.04 for _, e in spans) and all(p.text for p in valid.phases)
+
+
+@given(plans(), st.floats(0.5, 60))
+@settings(max_examples=200, deadline=None)
+def test_clipping_always_yields_a_valid_plan(plan, duration):
+    clipped, notes = plan.clipped(duration)
+    long_enough = PhasePlan(clipped.base, tuple(p for p in clipped.phases if p.duration >= 0.1))
+    long_enough.validate(duration)  # never raises: everything left lies inside the audio
+    assert len(notes) == sum(p.end > duration for p in plan.phases)
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_clean_text_is_idempotent_and_strips_controls(text):
+    from actavatar.phases import _CONTROL, clean_text
+
+    once = clean_text(text)
+    assert clean_text(once) == once and not _CONTROL.search(once) and once == once.strip()

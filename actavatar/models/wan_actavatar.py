@@ -125,7 +125,7 @@ def _wav2vec2(weights_dir: str, device: str):
             f"No wav2vec2 model at {path}: put a transformers Wav2Vec2Model folder (config.json + weights) there, "
             "e.g. a local copy of facebook/wav2vec2-base-960h."
         )
-    return Wav2Vec2Model.from_pretrained(path, local_files_only=True).to(device).eval()
+    return Wav2Vec2Model.from_pretrained(path, local_files_only=True, use_safetensors=True).to(device).eval()
 
 
 @torch.no_grad()

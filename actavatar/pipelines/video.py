@@ -92,7 +92,7 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
         ok, reason = check_weights_dir(path)
         if not ok:
             raise InputError(reason)
-        pipe = cls.from_pretrained(path, dtype=torch_dtype, local_files_only=True)
+        pipe = cls.from_pretrained(path, dtype=torch_dtype, local_files_only=True, use_safetensors=True)
         if pipe.transformer_2 is not None:
             raise InputError(
                 "Two-expert Wan2.2 A14B weights are not supported yet: use a single-transformer I2V/TI2V."
@@ -421,15 +421,6 @@ def video_tier_status() -> tuple[bool, str]:
     return True, f"Video tier enabled ({weights})."
 
 
-def add_video_arguments(parser) -> None:
-    """Options of ``python -m actavatar generate`` for ``--tier video`` (the motion tier ignores them)."""
-    parser.add_argument("--tier", choices=["motion", "video"], default="motion", help="video needs a CUDA GPU")
-    parser.add_argument("--weights", help=f"video tier weights folder (default: ${WEIGHTS_ENV})")
-    parser.add_argument("--window-frames", type=int, default=81, help="video tier: frames per window (4k+1)")
-    parser.add_argument("--overlap-frames", type=int, default=5, help="video tier: known frames per window (4m-3)")
-    parser.add_argument("--negative-prompt", default="", help="video tier: text for the unconditional branch")
-
-
 _PIPELINES: dict[str, ActAvatarVideoPipeline] = {}
 
 
@@ -514,7 +505,6 @@ def video_report(result: VideoPipelineOutput, plan: PhasePlan, *, seed: int) -> 
 __all__ = [
     "ActAvatarVideoPipeline",
     "VideoPipelineOutput",
-    "add_video_arguments",
     "run_video_generate",
     "video_report",
     "video_tier_status",

@@ -229,16 +229,21 @@ def extract_motion(video: str | Path, progress: Callable[[int, int], None] | Non
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     seq: list[np.ndarray | None] = []
     size = (0, 0)
-    mesh = mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
-    )
+    from .face import quiet_native_logs
+
+    with quiet_native_logs():
+        mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
+        )
     try:
         while True:
             ok, bgr = cap.read()
             if not ok:
                 break
             size = (bgr.shape[1], bgr.shape[0])
-            faces = landmarks_from_result(mesh.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), *size)
+            with quiet_native_logs():
+                result = mesh.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            faces = landmarks_from_result(result, *size)
             seq.append(faces[0] if faces else None)
             if progress is not None:
                 progress(len(seq), max(total, len(seq)))

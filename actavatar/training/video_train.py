@@ -124,10 +124,14 @@ def load_components(cfg: VideoTrainConfig, device, dtype):
 
     if not (Path(cfg.weights_dir) / "model_index.json").is_file():
         raise InputError(f"weights_dir {cfg.weights_dir!r} is not a diffusers Wan folder (no model_index.json).")
-    pipe = ActAvatarVideoPipeline.from_pretrained(cfg.weights_dir, dtype=dtype, local_files_only=True)
+    pipe = ActAvatarVideoPipeline.from_pretrained(
+        cfg.weights_dir, dtype=dtype, local_files_only=True, use_safetensors=True
+    )
     init = Path(cfg.init_from) if cfg.init_from else None
     if init is not None and (init / "transformer" / "config.json").is_file():
-        pipe.transformer = WanTransformer3DModel.from_pretrained(init / "transformer", dtype=dtype)
+        pipe.transformer = WanTransformer3DModel.from_pretrained(
+            init / "transformer", dtype=dtype, use_safetensors=True
+        )
     if init is not None:
         load_actavatar_adapters(pipe.transformer, init / ADAPTER_DIR)
     else:

@@ -388,6 +388,7 @@ def generate_video(
     audio_guidance,
     paca,
     schedule,
+    tier="motion",
     progress=gr.Progress(),  # noqa: B008 - Gradio injects the tracker through this default
 ):
     """Generate the video, both plots and the report. Every input error becomes a one-line gr.Error."""
@@ -409,6 +410,8 @@ def generate_video(
             "paca": str(paca),
             "schedule": None if schedule in (None, "", "trained") else str(schedule),
         }
+        if tier == "video":  # only offered when video_tier_note() found weights and a GPU
+            settings["tier"] = "video"
     except (InputError, TypeError, ValueError) as err:
         raise gr.Error(str(err)) from None
 
@@ -481,6 +484,18 @@ def examples_table() -> list[list]:
     return rows
 
 
+def video_tier_note() -> tuple[bool, str]:
+    """Whether the Wan video tier can be offered, and one line saying why (no torch import unless configured)."""
+    if not os.environ.get("ACTAVATAR_VIDEO_WEIGHTS", "").strip():
+        return False, (
+            "Running the CPU motion tier. The full-scale video tier is hidden: set ACTAVATAR_VIDEO_WEIGHTS to a "
+            "Wan + ActAvatar weights folder on a machine with a CUDA GPU to enable it."
+        )
+    from actavatar.pipelines.video import video_tier_status
+
+    return video_tier_status()
+
+
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="ActAvatar", delete_cache=(1800, 3600)) as demo:
         wave_state = gr.State(None)
@@ -539,6 +554,14 @@ def build_demo() -> gr.Blocks:
                 audio_guidance = gr.Slider(0, 6, value=1.5, step=0.1, label="Audio guidance")
                 paca = gr.Radio(["hard", "soft", "off"], value="hard", label="PACA (phase-aware attention)")
                 schedule = gr.Radio(SCHEDULES, value="trained", label="Modality schedule")
+            video_enabled, video_reason = video_tier_note()
+            tier = gr.Radio(
+                [("motion (CPU)", "motion"), ("video (Wan, GPU)", "video")],
+                value="motion",
+                label="Tier",
+                visible=video_enabled,
+            )
+            gr.Markdown(video_reason, elem_id="tier-note")
         run_btn = gr.Button("Generate", variant="primary", size="lg", elem_id="generate")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
@@ -583,7 +606,21 @@ def build_demo() -> gr.Blocks:
 
         generation = run_btn.click(running, None, [run_btn], queue=False, api_visibility="private").then(
             generate_video,
-            [portrait, audio, prompt, table, steps, seed, fps, size, text_guidance, audio_guidance, paca, schedule],
+            [
+                portrait,
+                audio,
+                prompt,
+                table,
+                steps,
+                seed,
+                fps,
+                size,
+                text_guidance,
+                audio_guidance,
+                paca,
+                schedule,
+                tier,
+            ],
             [video, schedule_plot, phase_plot, report_file],
             api_name="generate",
             concurrency_limit=CONCURRENCY,

@@ -103,13 +103,42 @@ def generate(
     clip_phases: bool = False,
     checkpoint: str | Path | None = None,
     progress: ProgressFn | None = None,
+    tier: str = "motion",
+    weights: str | Path | None = None,
 ) -> GenerationResult:
     """Generate a talking video. ``out=None`` skips rendering (motion and report only).
+
+    ``tier="video"`` runs the Wan video tier instead (CUDA and a ``weights`` folder needed; see docs/VIDEO_TIER.md).
 
     ``clip_phases`` trims phases that run past the audio instead of rejecting them (noted in the report).
     Raises ``InputError`` with a user-facing message for any bad input; leaves no partial file on failure."""
     t0 = time.perf_counter()
     _check_options(fps, size, steps, text_guidance, audio_guidance)
+    if tier not in ("motion", "video"):
+        raise InputError(f"Unknown tier {tier!r}: use 'motion' (CPU, default) or 'video' (CUDA + Wan weights).")
+    if tier == "video":
+        if out is None:
+            raise InputError("The video tier needs an output path (out=...mp4).")
+        from .pipelines.video import generate_video
+
+        return generate_video(
+            portrait,
+            audio,
+            phases,
+            out=out,
+            prompt=prompt,
+            report=report,
+            weights=weights,
+            steps=steps,
+            seed=seed,
+            fps=fps,
+            size=size,
+            text_guidance=text_guidance,
+            audio_guidance=audio_guidance,
+            paca=paca,
+            schedule=schedule,
+            clip_phases=clip_phases,
+        )
     if out is not None and Path(out).suffix.lower() != ".mp4":
         raise InputError(f"Output {Path(out).name} must end in .mp4.")
     plan = as_plan(phases, prompt)

@@ -431,56 +431,105 @@ def video_size(image_size: tuple[int, int], longest: int, multiple: int) -> tupl
     return max(multiple, round(h * scale / multiple) * multiple), max(multiple, round(w * scale / multiple) * multiple)
 
 
-def run_video_generate(args) -> int:
-    """``generate --tier video``: needs CUDA and a weights folder; writes the video (+ report) like the motion tier."""
+def generate_video(
+    portrait,
+    audio: str | Path,
+    phases=None,
+    *,
+    out: str | Path,
+    prompt: str | None = None,
+    report: str | Path | None = None,
+    weights: str | Path | None = None,
+    steps: int = 30,
+    seed: int = 0,
+    fps: float = 25,
+    size: int = 512,
+    text_guidance: float = 2.0,
+    audio_guidance: float = 1.5,
+    paca: str = "hard",
+    schedule: str | None = None,
+    clip_phases: bool = False,
+    window_frames: int = 81,
+    overlap_frames: int = 5,
+    negative_prompt: str = "",
+):
+    """The video tier behind ``actavatar.api.generate(..., tier="video")``: needs CUDA and a weights folder."""
     from PIL import Image
 
-    from ..api import write_json_atomic
+    from ..api import GenerationResult, write_json_atomic
     from ..audio import load_audio
     from ..phases import as_plan
     from ..render.mux import write_video
 
     if not torch.cuda.is_available():
         raise InputError("The video tier needs a CUDA GPU and none is available: use --tier motion on this machine.")
-    weights = args.weights or os.environ.get(WEIGHTS_ENV)
+    weights = weights or os.environ.get(WEIGHTS_ENV)
     if not weights:
         raise InputError(f"The video tier needs --weights DIR (or {WEIGHTS_ENV}): a Wan + ActAvatar weights folder.")
-    if not Path(args.portrait).is_file():
-        raise InputError(f"Portrait not found: {args.portrait}.")
     key = str(Path(weights).resolve())
     if key not in _PIPELINES:
         _PIPELINES[key] = ActAvatarVideoPipeline.from_weights(weights)
     pipe = _PIPELINES[key]
-    image = Image.open(args.portrait).convert("RGB")
-    audio = load_audio(args.audio)
-    plan = as_plan(args.phases, args.prompt)
-    if getattr(args, "clip_phases", False):
-        plan, _ = plan.clipped(len(audio) / SAMPLE_RATE)
+    from ..render import load_portrait
+
+    image = Image.fromarray(load_portrait(portrait))
+    wave = load_audio(audio)
+    plan = as_plan(phases, prompt)
+    if clip_phases:
+        plan, _ = plan.clipped(len(wave) / SAMPLE_RATE)
     multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
-    height, width = video_size(image.size, args.size, multiple)
+    height, width = video_size(image.size, size, multiple)
     result = pipe(
         image,
-        audio,
+        wave,
         plan,
         height=height,
         width=width,
-        fps=args.fps,
-        num_inference_steps=args.steps,
-        text_guidance=args.text_guidance,
-        audio_guidance=args.audio_guidance,
-        negative_prompt=args.negative_prompt,
-        paca_mode=args.paca,
-        schedule=args.schedule,
-        seed=args.seed,
-        window_frames=args.window_frames,
-        overlap_frames=args.overlap_frames,
+        fps=fps,
+        num_inference_steps=steps,
+        text_guidance=text_guidance,
+        audio_guidance=audio_guidance,
+        negative_prompt=negative_prompt,
+        paca_mode=paca,
+        schedule=schedule,
+        seed=seed,
+        window_frames=window_frames,
+        overlap_frames=overlap_frames,
     )
     t_mux = time.perf_counter()
-    write_video(iter(result.frames), args.out, result.fps, audio_path=args.audio, num_frames=len(result.frames))
+    path = write_video(iter(result.frames), out, result.fps, audio_path=audio, num_frames=len(result.frames))
     result.timings_s["mux"] = time.perf_counter() - t_mux
-    if args.report:
-        write_json_atomic(args.report, video_report(result, plan, seed=args.seed))
-    print(f"wrote {args.out} ({len(result.frames)} frames, {result.timings_s['total']:.1f} s)")
+    data = video_report(result, plan, seed=seed)
+    if report:
+        write_json_atomic(report, data)
+    return GenerationResult(Path(path), data, None)
+
+
+def run_video_generate(args) -> int:
+    """``generate --tier video`` (CLI adapter of ``generate_video``)."""
+    result = generate_video(
+        args.portrait,
+        args.audio,
+        args.phases,
+        out=args.out,
+        prompt=args.prompt,
+        report=args.report,
+        weights=args.weights,
+        steps=args.steps,
+        seed=args.seed,
+        fps=args.fps,
+        size=args.size,
+        text_guidance=args.text_guidance,
+        audio_guidance=args.audio_guidance,
+        paca=args.paca,
+        schedule=args.schedule,
+        clip_phases=getattr(args, "clip_phases", False),
+        window_frames=args.window_frames,
+        overlap_frames=args.overlap_frames,
+        negative_prompt=args.negative_prompt,
+    )
+    frames, total = result.report["num_frames"], result.report["timings_s"]["total"]
+    print(f"wrote {result.video_path} ({frames} frames, {total:.1f} s)")
     return 0
 
 
@@ -505,6 +554,7 @@ def video_report(result: VideoPipelineOutput, plan: PhasePlan, *, seed: int) -> 
 __all__ = [
     "ActAvatarVideoPipeline",
     "VideoPipelineOutput",
+    "generate_video",
     "run_video_generate",
     "video_report",
     "video_tier_status",

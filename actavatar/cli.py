@@ -33,7 +33,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--size", type=int, default=512, help="longest side of the video in pixels")
     p.add_argument("--text-guidance", type=float, default=2.0)
     p.add_argument("--audio-guidance", type=float, default=1.5)
-    p.add_argument("--paca", choices=["hard", "soft", "off"], default="hard")
+    p.add_argument("--paca", choices=["hard", "soft", "off"], help="PACA mask (default: the checkpoint's, hard)")
     p.add_argument(
         "--schedule",
         choices=["progressive", "uniform", "reverse"],

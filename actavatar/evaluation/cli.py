@@ -24,7 +24,7 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--portrait", action="append", default=[], help="portrait image (repeatable; default: all shipped)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--size", type=int, default=384)
-    p.add_argument("--paca", choices=["hard", "soft", "off"], default="hard")
+    p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")
     p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
     p.add_argument("--label", default="", help="row name in the table")
     p.add_argument("--out", default="runs/eval", help="folder for results.json and results.md")

@@ -36,7 +36,7 @@ class EvalConfig:
     portraits: tuple[str, ...] = ()  # image paths (default: every file in examples/portraits)
     steps: int = 20
     size: int = 384
-    paca: str = "hard"
+    paca: str | None = None  # None: the mode the checkpoint was trained with
     schedule: str | None = None
     label: str = ""
 

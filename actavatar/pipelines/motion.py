@@ -144,7 +144,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         num_inference_steps: int = 20,
         text_guidance: float = 2.0,
         audio_guidance: float = 1.5,
-        paca_mode: str = "hard",
+        paca_mode: str | None = None,  # None: the mode the checkpoint was trained with
         schedule: str | None = None,
         seed: int = 0,
         window_frames: int = 200,  # = the training max_frames: time anchors stay in the trained range
@@ -153,6 +153,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         progress: Callable[[str, int, int], None] | None = None,
     ) -> MotionPipelineOutput:
         timings, t_start = {}, time.perf_counter()
+        paca_mode = paca_mode or self.transformer.config.paca_mode
         plan = self.check_inputs(audio, plan or PhasePlan(), face, fps, num_inference_steps, paca_mode, schedule)
         model = self._model_for_schedule(schedule)
         num_frames = num_video_frames(len(audio), fps)

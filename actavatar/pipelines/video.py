@@ -490,7 +490,7 @@ def generate_video(
         text_guidance=text_guidance,
         audio_guidance=audio_guidance,
         negative_prompt=negative_prompt,
-        paca_mode=paca,
+        paca_mode=paca or "hard",
         schedule=schedule,
         seed=seed,
         window_frames=window_frames,

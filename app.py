@@ -21,6 +21,7 @@ import gradio as gr
 import numpy as np
 import spaces
 
+from actavatar import defaults
 from actavatar.errors import InputError
 from actavatar.phases import MAX_PHASES, MAX_TEXT_CHARS, Phase, PhasePlan, clean_text, plan_from_rows
 
@@ -545,13 +546,13 @@ def build_demo() -> gr.Blocks:
         with gr.Accordion("Advanced / reviewers", open=False):
             gr.Markdown(ADVANCED_HELP)
             with gr.Row():
-                steps = gr.Slider(1, 100, value=20, step=1, label="Steps")
+                steps = gr.Slider(1, 100, value=defaults.STEPS, step=1, label="Steps")
                 seed = gr.Number(value=0, precision=0, label="Seed")
                 fps = gr.Slider(10, 30, value=25, step=1, label="Frames per second")
                 size = gr.Slider(256, 1024, value=512, step=64, label="Video size (longest side, px)")
             with gr.Row():
-                text_guidance = gr.Slider(0, 6, value=2.0, step=0.1, label="Text guidance")
-                audio_guidance = gr.Slider(0, 6, value=1.5, step=0.1, label="Audio guidance")
+                text_guidance = gr.Slider(0, 8, value=defaults.TEXT_GUIDANCE, step=0.1, label="Text guidance")
+                audio_guidance = gr.Slider(0, 8, value=defaults.AUDIO_GUIDANCE, step=0.1, label="Audio guidance")
                 paca = gr.Radio(["hard", "soft", "off"], value="hard", label="PACA (phase-aware attention)")
                 schedule = gr.Radio(SCHEDULES, value="trained", label="Modality schedule")
             video_enabled, video_reason = video_tier_note()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import defaults
 from .audio import SAMPLE_RATE, load_audio
 from .errors import InputError
 from .phases import PhasePlan, as_plan
@@ -92,12 +93,12 @@ def generate(
     prompt: str | None = None,
     out: str | Path | None = None,
     report: str | Path | None = None,
-    steps: int = 20,
+    steps: int = defaults.STEPS,
     seed: int = 0,
     fps: float = 25,
     size: int = 512,
-    text_guidance: float = 2.0,
-    audio_guidance: float = 1.5,
+    text_guidance: float = defaults.TEXT_GUIDANCE,
+    audio_guidance: float = defaults.AUDIO_GUIDANCE,
     paca: str | None = None,
     schedule: str | None = None,
     clip_phases: bool = False,

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import defaults
 from .errors import ActAvatarError, InputError
 
 
@@ -27,12 +28,12 @@ def _add_generate(sub) -> None:
     p.add_argument("--prompt", help="base prompt (overrides the plan's 'base')")
     p.add_argument("--out", required=True, help="output .mp4")
     p.add_argument("--report", help="write the JSON report here")
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--steps", type=int, default=defaults.STEPS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fps", type=float, default=25)
     p.add_argument("--size", type=int, default=512, help="longest side of the video in pixels")
-    p.add_argument("--text-guidance", type=float, default=2.0)
-    p.add_argument("--audio-guidance", type=float, default=1.5)
+    p.add_argument("--text-guidance", type=float, default=defaults.TEXT_GUIDANCE)
+    p.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE)
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="PACA mask (default: the checkpoint's, hard)")
     p.add_argument(
         "--schedule",

@@ -17,6 +17,7 @@ import torch
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 
+from .. import defaults
 from ..audio import SAMPLE_RATE, frame_features, num_video_frames
 from ..errors import InputError
 from ..models.alignment import SCHEDULES, ShareMeter
@@ -141,9 +142,9 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         face: np.ndarray | None = None,
         *,
         fps: float = 25,
-        num_inference_steps: int = 20,
-        text_guidance: float = 2.0,
-        audio_guidance: float = 1.5,
+        num_inference_steps: int = defaults.STEPS,
+        text_guidance: float = defaults.TEXT_GUIDANCE,
+        audio_guidance: float = defaults.AUDIO_GUIDANCE,
         paca_mode: str | None = None,  # None: the mode the checkpoint was trained with
         schedule: str | None = None,
         seed: int = 0,

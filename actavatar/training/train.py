@@ -249,6 +249,9 @@ def train(cfg: TrainConfig) -> Path:
     if init is not None:
         model = MotionDiT.from_pretrained(init, use_safetensors=True)
         model.register_to_config(paca_mode=cfg.paca_mode)
+        if cfg.schedule != model.config.schedule:  # schedule ablations: gates re-initialised for this stage
+            model.modality_schedule.reset(cfg.schedule)
+            model.register_to_config(schedule=cfg.schedule)
     else:
         model = MotionDiT(
             dim=cfg.model_dim, num_layers=cfg.model_layers, schedule=cfg.schedule, paca_mode=cfg.paca_mode

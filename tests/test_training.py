@@ -47,6 +47,22 @@ def test_two_stages_train_resume_and_load(tmp_path, data_dir):
     train(tiny(tmp_path, data_dir, stage=2, out_dir=str(tmp_path / "s2"), init_from=str(stage1), steps=3))
     assert json.loads((stage2 / "state" / "meta.json").read_text())["step"] == 3
     assert [p.name for p in stage2.iterdir() if p.name.endswith((".tmp", ".old"))] == []
+    # Schedule ablation: stage 2 from the progressive stage 1 with gates re-initialised to "reverse".
+    reverse = train(
+        tiny(
+            tmp_path,
+            data_dir,
+            stage=2,
+            out_dir=str(tmp_path / "rev"),
+            init_from=str(stage1),
+            schedule="reverse",
+            steps=1,
+        )
+    )
+    config = json.loads((reverse / "transformer" / "config.json").read_text())
+    assert config["schedule"] == "reverse"
+    gates = ActAvatarMotionPipeline.from_checkpoint(reverse).transformer.modality_schedule.to_dict()
+    assert gates["text_gate"][0] < gates["text_gate"][-1]  # reverse: text weight grows with depth
     pipe = ActAvatarMotionPipeline.from_checkpoint(stage2)
     out = pipe(speechlike(2.0), None, None, num_inference_steps=2)
     assert out.motion.shape == (50, 14) and np.isfinite(out.motion).all()

@@ -97,7 +97,10 @@ def _identity(video: Path, portrait_desc: np.ndarray, others: list[np.ndarray]) 
     cap.release()
     if not ok:
         return {"own": math.nan, "others": math.nan}
-    desc = analyze_face(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).descriptor
+    try:
+        desc = analyze_face(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).descriptor
+    except InputError:  # e.g. a turned or small face in the first frame: no identity figure for this clip
+        return {"own": math.nan, "others": math.nan}
     own = float(np.linalg.norm(desc - portrait_desc))
     other = float(np.mean([np.linalg.norm(desc - o) for o in others])) if others else math.nan
     return {"own": own, "others": other}

@@ -146,7 +146,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
                     schedule=cfg.schedule,
                     checkpoint=cfg.checkpoint,
                 )
-            track = extract_motion(video)
+            track = extract_motion(video, calibrated=True)  # our renderer's pixels: undo mediapipe's under-reading
             scores = score_clip(track.values, track.fps, sample.audio, sample.sample_rate, sample.plan, sample.actions)
             others = [faces[p].descriptor for p in portraits if p != portrait]
             scores["identity"] = _identity(video, faces[portrait].descriptor, others)

@@ -7,12 +7,21 @@ an expression (brows lifting the temples) can then not be read as a nod, nor a n
 are refitted on the mouth landmarks in the head frame the joint fit found. Blinks come from eye aperture, gaze from
 iris position, both relative to the neutral (first) frames. Frames without a face are interpolated; the result is
 lightly smoothed.
+
+Calibration: mediapipe under-reads this renderer's motion (painted-shut eyelids still read half open, the iris
+landmark lags the shifted iris, the mesh moves less than the pixels on a nod or smile), so ``extract_motion`` divides
+each channel by a per-parameter gain measured on the renderer's own output and stored in
+``extract_calibration.json`` next to this file (see ``actavatar.render.calibrate``). ``motion_from_landmarks`` itself
+is uncalibrated: fed exact landmarks it already reads gain 1.0. Re-measure the gains after changing the renderer,
+this extractor or mediapipe with ``OMP_NUM_THREADS=1 python -m actavatar.render.calibrate``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -37,6 +46,23 @@ MOUTH_REFIT_THRESHOLD = 0.01  # face widths: landmarks a mouth basis moves at le
 OVAL_WEIGHT = 0.3  # silhouette landmarks slide along the face outline: trust them less
 ROBUST_SCALE = 0.01  # face widths: landmark residuals beyond this count less (soft L1)
 EYE_MARGIN = 0.3  # eye widths: landmarks this close to a lid move with blinks and are left out of the pose fit
+CALIBRATION_PATH = Path(__file__).with_name("extract_calibration.json")
+
+
+@lru_cache(maxsize=1)
+def extraction_gains() -> np.ndarray:
+    """(14,) gain per motion channel (extracted / rendered on this renderer), 1.0 where uncalibrated.
+
+    Measured by ``python -m actavatar.render.calibrate``: mediapipe under-reads the rendered motion, and
+    ``extract_motion`` divides by these gains to return true motion units.
+    """
+    gains = np.ones(MOTION_DIM, np.float32)
+    if CALIBRATION_PATH.is_file():
+        table = json.loads(CALIBRATION_PATH.read_text())["gains"]
+        for name, g in table.items():
+            if name in MOTION_INDEX:
+                gains[MOTION_INDEX[name]] = float(g)
+    return gains
 
 
 @dataclass
@@ -212,8 +238,14 @@ def _fill_and_smooth(values: np.ndarray, fps: float) -> np.ndarray:
     return gaussian_filter1d(filled, sigma, axis=0, mode="nearest").astype(np.float32) if sigma > 0.3 else filled
 
 
-def extract_motion(video: str | Path, progress: Callable[[int, int], None] | None = None) -> MotionTrack:
+def extract_motion(
+    video: str | Path, progress: Callable[[int, int], None] | None = None, calibrated: bool = False
+) -> MotionTrack:
     """Read ``video`` and return its motion track; ``progress(done, total)`` is called per frame.
+
+    With ``calibrated`` each channel is divided by its gain from ``extract_calibration.json``, which undoes
+    mediapipe's measured under-reading of *this renderer's* motion: the evaluation uses it on rendered videos. The
+    default (raw fit) is for real footage (CLI ``extract``, training data), where those gains were not measured.
 
     Raises ``InputError`` if the file cannot be read or no frame shows a face.
     """
@@ -261,4 +293,9 @@ def extract_motion(video: str | Path, progress: Callable[[int, int], None] | Non
     values = motion_from_landmarks(stacked, neutral, size)
     if np.isnan(values).all():
         raise InputError(f"No usable face pose in {video.name}: use a video with a clear, front-facing face.")
-    return MotionTrack(MOTION_NAMES, _fill_and_smooth(values, fps), float(fps))
+    values = _fill_and_smooth(values, fps)
+    if calibrated:
+        lo = np.array([MOTION_LIMITS[k][0] for k in MOTION_NAMES], np.float32)
+        hi = np.array([MOTION_LIMITS[k][1] for k in MOTION_NAMES], np.float32)
+        values = np.clip(values / extraction_gains(), lo, hi).astype(np.float32)
+    return MotionTrack(MOTION_NAMES, values, float(fps))

@@ -106,6 +106,7 @@ def generate(
     progress: ProgressFn | None = None,
     tier: str = "motion",
     weights: str | Path | None = None,
+    video_options: Mapping | None = None,
 ) -> GenerationResult:
     """Generate a talking video. ``out=None`` skips rendering (motion and report only).
 
@@ -139,6 +140,7 @@ def generate(
             paca=paca,
             schedule=schedule,
             clip_phases=clip_phases,
+            **dict(video_options or {}),  # window_frames, overlap_frames, negative_prompt
         )
     if out is not None and Path(out).suffix.lower() != ".mp4":
         raise InputError(f"Output {Path(out).name} must end in .mp4.")

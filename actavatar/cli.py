@@ -59,10 +59,6 @@ def _add_extract(sub) -> None:
 
 
 def _run_generate(args) -> int:
-    if args.tier == "video":
-        from .pipelines.video import run_video_generate
-
-        return run_video_generate(args)
     from .api import generate
 
     def progress(stage: str, i: int, n: int) -> None:
@@ -87,6 +83,13 @@ def _run_generate(args) -> int:
         clip_phases=args.clip_phases,
         checkpoint=args.checkpoint,
         progress=progress,
+        tier=args.tier,
+        weights=args.weights,
+        video_options={
+            "window_frames": args.window_frames,
+            "overlap_frames": args.overlap_frames,
+            "negative_prompt": args.negative_prompt,
+        },
     )
     t = result.report["timings_s"]
     print(f"wrote {result.video_path} ({result.report['num_frames']} frames, {t['total']:.1f} s)")

@@ -12,7 +12,6 @@ from actavatar.models.wan_actavatar import install_actavatar_adapters
 from actavatar.phases import PhasePlan
 from actavatar.pipelines.video import (
     ActAvatarVideoPipeline,
-    run_video_generate,
     tiny_wan_components,
     tiny_wav2vec2,
     video_report,
@@ -140,10 +139,7 @@ def test_bad_inputs_raise_input_errors():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_cli_video_tier_needs_cuda():
-    from actavatar.cli import build_parser
+    from actavatar.api import generate
 
-    args = build_parser().parse_args(
-        ["generate", "--tier", "video", "--weights", "w", "--portrait", "p.png", "--audio", "a.wav", "--out", "o.mp4"]
-    )
     with pytest.raises(InputError, match="The video tier needs a CUDA GPU"):
-        run_video_generate(args)
+        generate("p.png", "a.wav", out="o.mp4", tier="video", weights="w")

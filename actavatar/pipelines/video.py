@@ -505,34 +505,6 @@ def generate_video(
     return GenerationResult(Path(path), data, None)
 
 
-def run_video_generate(args) -> int:
-    """``generate --tier video`` (CLI adapter of ``generate_video``)."""
-    result = generate_video(
-        args.portrait,
-        args.audio,
-        args.phases,
-        out=args.out,
-        prompt=args.prompt,
-        report=args.report,
-        weights=args.weights,
-        steps=args.steps,
-        seed=args.seed,
-        fps=args.fps,
-        size=args.size,
-        text_guidance=args.text_guidance,
-        audio_guidance=args.audio_guidance,
-        paca=args.paca,
-        schedule=args.schedule,
-        clip_phases=getattr(args, "clip_phases", False),
-        window_frames=args.window_frames,
-        overlap_frames=args.overlap_frames,
-        negative_prompt=args.negative_prompt,
-    )
-    frames, total = result.report["num_frames"], result.report["timings_s"]["total"]
-    print(f"wrote {result.video_path} ({frames} frames, {total:.1f} s)")
-    return 0
-
-
 def video_report(result: VideoPipelineOutput, plan: PhasePlan, *, seed: int) -> dict:
     """The DESIGN.md report contract for the video tier (no motion curves: the model generates pixels)."""
     n = int(result.frames.shape[0])
@@ -555,7 +527,6 @@ __all__ = [
     "ActAvatarVideoPipeline",
     "VideoPipelineOutput",
     "generate_video",
-    "run_video_generate",
     "video_report",
     "video_tier_status",
 ]

@@ -18,11 +18,10 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import tomllib
 import torch
 
 from ..audio import frame_features
@@ -32,6 +31,7 @@ from ..models.paca import frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM
 from ..phases import PhasePlan
 from ..text import default_text_encoder
+from .config import config_from_toml
 
 
 @dataclass
@@ -67,18 +67,7 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> TrainConfig:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise InputError(f"Training config not found: {path}.") from None
-        except tomllib.TOMLDecodeError as err:
-            raise InputError(f"Training config {path} is not valid TOML: {err}.") from None
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise InputError(f"Unknown keys in {path}: {sorted(unknown)}; valid keys: {sorted(known)}.")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
+        return config_from_toml(cls, path, overrides)
 
 
 # ------------------------------------------------------------------------------------------------------ data

@@ -23,11 +23,10 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import tomllib
 import torch
 
 from ..errors import InputError
@@ -48,6 +47,7 @@ from ..models.wan_actavatar import (
     without_adapter,
 )
 from ..phases import PhasePlan
+from .config import config_from_toml
 from .video_data import VideoClipDataset
 
 LORA_TARGETS = [
@@ -97,17 +97,7 @@ class VideoTrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> VideoTrainConfig:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise InputError(f"Training config not found: {path}.") from None
-        except tomllib.TOMLDecodeError as err:
-            raise InputError(f"Training config {path} is not valid TOML: {err}.") from None
-        known = {f.name for f in fields(cls)}
-        if set(data) - known:
-            raise InputError(f"Unknown keys in {path}: {sorted(set(data) - known)}; valid keys: {sorted(known)}.")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
+        return config_from_toml(cls, path, overrides)
 
 
 def _lr(step: int, cfg: VideoTrainConfig) -> float:

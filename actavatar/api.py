@@ -124,7 +124,9 @@ def generate(
         import torch
 
         if not torch.cuda.is_available():  # before importing the Wan stack (slow, and it warns on stderr)
-            raise InputError("The video tier needs a CUDA GPU and none is available: use --tier motion on this machine.")
+            raise InputError(
+                "The video tier needs a CUDA GPU and none is available: use --tier motion on this machine."
+            )
         from .pipelines.video import generate_video
 
         return generate_video(

@@ -77,3 +77,13 @@ def test_bad_arguments(tiny_pipeline, kwargs, needle):
     plan = kwargs.pop("plan", PLAN)
     with pytest.raises(InputError, match=needle):
         tiny_pipeline(speechlike(3.2), plan, None, **kwargs)
+
+
+def test_bf16_autocast_stays_close_to_fp32(tiny_pipeline):
+    fp32 = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, precision="fp32")
+    bf16 = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, precision="bf16")
+    assert fp32.precision == "fp32" and bf16.precision == "bf16"
+    scale = np.abs(fp32.motion).max(axis=0) + 1e-3
+    assert (np.abs(bf16.motion - fp32.motion).max(axis=0) / scale).max() < 0.1
+    with pytest.raises(InputError, match="precision"):
+        tiny_pipeline(speechlike(3.2), PLAN, None, precision="fp8")

@@ -25,6 +25,9 @@ let regions = null;
 let audioKey = null;
 let selected = null;
 let commitTimer = null;
+// Safety net for bursts of edits: once the user pauses, the settled state is sent once more, so the table (the
+// input Generate reads) always converges to what the editor shows even if Gradio dropped an intermediate event.
+let resendTimer = null;
 let serial = 0;
 let ready = false; // regions added before wavesurfer knows the duration would be clamped to 0 s
 let pending = null; // phases to show once it is ready
@@ -102,6 +105,8 @@ function commit() {
   props.value = Object.assign({}, props.value || {}, { phases });
   renderList();
   trigger("plan_edit", { phases });
+  clearTimeout(resendTimer);
+  resendTimer = setTimeout(() => trigger("plan_edit", { phases: currentPhases() }), 1000);
 }
 
 function scheduleCommit() {

@@ -145,20 +145,19 @@ def frame_features(wave: np.ndarray, fps: float, num_frames: int | None = None) 
     hi = np.minimum(lo + 1, mel.shape[0] - 1)
     w = (pos - lo)[:, None].astype(np.float32)
     sub = ((1 - w) * mel[lo] + w * mel[hi]).reshape(num_frames, SUBFRAMES * N_MELS)  # (T, K*M)
-    # Exact per-span loudness: frame t's samples [t*sr/fps, (t+1)*sr/fps).
-    edges = np.round(np.arange(num_frames + 1) * SAMPLE_RATE / fps).astype(np.int64)
-    sq = np.concatenate([[0.0], np.cumsum(wave.astype(np.float64) ** 2)])
-    edges_c = np.clip(edges, 0, len(wave))
-    counts = np.maximum(edges[1:] - edges[:-1], 1)
-    rms = np.sqrt(np.maximum(sq[edges_c[1:]] - sq[edges_c[:-1]], 0.0) / counts)
-    loud = np.log(rms + 1e-5).astype(np.float32)[:, None]  # (T, 1)
+    loud = np.log(loudness_envelope(wave, fps, num_frames) + 1e-5)[:, None]  # (T, 1)
     return torch.from_numpy(np.concatenate([sub, loud], axis=1).astype(np.float32))  # (T, FEATURE_DIM)
 
 
 def loudness_envelope(wave: np.ndarray, fps: float, num_frames: int | None = None) -> np.ndarray:
-    """(T,) RMS loudness of each frame's exact span (linear amplitude); used by the lip-sync metric too."""
-    feats = frame_features(wave, fps, num_frames)
-    return np.exp(feats[:, -1].numpy()) - 1e-5
+    """(T,) RMS loudness of each frame's exact span [t*sr/fps, (t+1)*sr/fps) (linear amplitude); the loudness
+    feature of ``frame_features`` and the lip-sync metric's envelope."""
+    num_frames = num_video_frames(len(wave), fps) if num_frames is None else num_frames
+    edges = np.round(np.arange(num_frames + 1) * SAMPLE_RATE / fps).astype(np.int64)
+    sq = np.concatenate([[0.0], np.cumsum(np.asarray(wave, dtype=np.float64) ** 2)])
+    edges_c = np.clip(edges, 0, len(wave))
+    counts = np.maximum(edges[1:] - edges[:-1], 1)
+    return np.sqrt(np.maximum(sq[edges_c[1:]] - sq[edges_c[:-1]], 0.0) / counts).astype(np.float32)
 
 
 class AudioEncoder(nn.Module):

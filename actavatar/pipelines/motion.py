@@ -23,7 +23,7 @@ from ..audio import SAMPLE_RATE, frame_features, num_video_frames
 from ..errors import InputError
 from ..models.alignment import SCHEDULES, ShareMeter
 from ..models.motion_dit import MotionConditioning, MotionDiT
-from ..models.paca import PACA_MODES, PhasePrompt, frame_times, pack_phase_prompt
+from ..models.paca import PACA_MODES, frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM, MOTION_DIM, MOTION_LIMITS, MOTION_NAMES, MOTION_SCALE
 from ..phases import PhasePlan
 from ..text import TextEncoder, default_text_encoder
@@ -289,19 +289,3 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         clone = copy.deepcopy(model)
         clone.modality_schedule.reset(schedule)
         return clone
-
-
-def make_conditioning_batch(
-    feats: list[torch.Tensor],
-    prompts: PhasePrompt,
-    faces: torch.Tensor,
-    fps: float,
-    prefixes: torch.Tensor | None = None,
-    prefix_masks: torch.Tensor | None = None,
-) -> MotionConditioning:
-    """Training-time batch of equal-length windows (features (T, F) each, frames from time 0)."""
-    batch, frames = len(feats), feats[0].shape[0]
-    times = torch.from_numpy(frame_times(frames, fps)).float()[None].expand(batch, -1)
-    prefixes = prefixes if prefixes is not None else torch.zeros(batch, frames, MOTION_DIM)
-    prefix_masks = prefix_masks if prefix_masks is not None else torch.zeros(batch, frames)
-    return MotionConditioning(torch.stack(feats), prompts, times, faces, prefixes, prefix_masks)

@@ -122,3 +122,42 @@ def test_gradient_checkpointing_gives_same_gradients():
     for a, b in zip(ref, got, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     np.testing.assert_equal(len(ref) > 10, True)
+
+
+def test_local_audio_attention_sees_only_its_window():
+    """Band-masked SDPA equals attending, frame by frame, to the audio tokens t-w..t+w (clipped at the ends)."""
+    from actavatar.models.motion_dit import LocalWindowAttnProcessor
+
+    torch.manual_seed(0)
+    block = MotionDiT(**TINY_CONFIG).blocks[0]
+    for p in block.audio_attn.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    attn, w = block.audio_attn, 3
+    x, audio = torch.randn(2, 17, TINY_CONFIG["dim"]), torch.randn(2, 17, TINY_CONFIG["dim"])
+    out = LocalWindowAttnProcessor(w)(attn, x, audio)
+    q = attn.norm_q(attn.to_q(x)).unflatten(2, (attn.heads, -1))
+    k = attn.norm_k(attn.to_k(audio)).unflatten(2, (attn.heads, -1))
+    v = attn.to_v(audio).unflatten(2, (attn.heads, -1))
+    rows = []
+    for t in range(17):
+        lo, hi = max(t - w, 0), min(t + w + 1, 17)
+        s = torch.einsum("bhd,bjhd->bhj", q[:, t], k[:, lo:hi]) / q.shape[-1] ** 0.5
+        rows.append(torch.einsum("bhj,bjhd->bhd", s.softmax(-1), v[:, lo:hi]).flatten(1))
+    ref = attn.to_out[0](torch.stack(rows, 1))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    # Changing audio far outside frame 0's window leaves frame 0 untouched.
+    audio2 = audio.clone()
+    audio2[:, 10:] += 5.0
+    out2 = LocalWindowAttnProcessor(w)(attn, x, audio2)
+    torch.testing.assert_close(out2[:, : 10 - w], out[:, : 10 - w], atol=0, rtol=0)
+    assert (out2[:, 10 - w :] - out[:, 10 - w :]).abs().max() > 1e-3
+
+
+def test_cached_audio_keys_values_give_the_same_prediction():
+    model = make_tiny_pipeline(seed=0).transformer
+    enc = model.encode_conditions(conditioning(batch=2))
+    x = torch.randn(2, 40, 14)
+    t = torch.tensor([600.0, 200.0])
+    plain = model(x, t, enc).sample
+    cached = model(x, t, model.cache_audio_kv(enc)).sample
+    torch.testing.assert_close(cached, plain, atol=1e-6, rtol=1e-6)

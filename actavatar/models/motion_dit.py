@@ -8,6 +8,7 @@ The model predicts the flow-matching velocity ``noise - x0`` in normalised motio
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +67,7 @@ class EncodedConditioning:
     audio: torch.Tensor  # (B, T, D) audio tokens
     face: torch.Tensor  # (B, D) face-descriptor embedding
     prefix: torch.Tensor  # (B, T, motion_dim + 1) known prefix motion and its mask
+    audio_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # per block (B, H, T, d) keys/values (inference)
 
 
 @dataclass
@@ -84,29 +86,38 @@ def rotary_1d(num_frames: int, head_dim: int, device, theta: float = 10000.0) ->
     return ang.cos()[None, :, None, :], ang.sin()[None, :, None, :]
 
 
+def band_mask(frames: int, window: int, device=None) -> torch.Tensor:
+    """(T, T) bool: query frame i may attend to key frame j iff |i - j| <= window."""
+    idx = torch.arange(frames, device=device)
+    return (idx[:, None] - idx[None, :]).abs() <= window
+
+
 class LocalWindowAttnProcessor:
     """Frame-aligned local cross-attention: query frame t attends to audio tokens t-window .. t+window only.
 
-    Equivalent to full attention with a band mask, at O(T * window) instead of O(T^2) cost."""
+    Full attention with a band mask through ``scaled_dot_product_attention`` (T is at most a few hundred frames per
+    window, so the T x T scores are cheaper than gathering windows). The audio keys/values do not depend on the noisy
+    sample: the pipeline computes them once per window (``key_value``) and passes them in as ``kv``."""
 
     def __init__(self, window: int):
         self.window = window
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, rotary_emb=None):
-        batch, frames, _ = hidden_states.shape
-        w = self.window
-        query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (attn.heads, -1))  # (B, T, H, d)
-        key = attn.norm_k(attn.to_k(encoder_hidden_states))  # (B, T, H*d)
-        value = attn.to_v(encoder_hidden_states)
-        pad = lambda t: torch.nn.functional.pad(t, (0, 0, w, w)).unfold(1, 2 * w + 1, 1)  # noqa: E731 (B,T,H*d,W)
-        key = pad(key).unflatten(2, (attn.heads, -1))  # (B, T, H, d, W)
-        value = pad(value).unflatten(2, (attn.heads, -1))
-        scores = torch.einsum("bthd,bthdw->bthw", query, key) / query.shape[-1] ** 0.5  # (B, T, H, W)
-        pos = torch.arange(frames, device=scores.device)[:, None] + torch.arange(-w, w + 1, device=scores.device)
-        valid = (pos >= 0) & (pos < frames)  # (T, W): window positions inside the clip
-        scores = scores.masked_fill(~valid[None, :, None, :], float("-inf"))
-        out = torch.einsum("bthw,bthdw->bthd", scores.softmax(-1), value).flatten(2, 3)  # (B, T, H*d)
-        return attn.to_out[1](attn.to_out[0](out))
+    @staticmethod
+    def key_value(attn, encoder_hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, H, T, d) keys and values of the audio tokens."""
+        key = attn.norm_k(attn.to_k(encoder_hidden_states)).unflatten(2, (attn.heads, -1)).transpose(1, 2)
+        value = attn.to_v(encoder_hidden_states).unflatten(2, (attn.heads, -1)).transpose(1, 2)
+        return key, value
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, rotary_emb=None, kv=None):
+        frames = hidden_states.shape[1]
+        query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (attn.heads, -1)).transpose(1, 2)  # (B,H,T,d)
+        key, value = kv if kv is not None else self.key_value(attn, encoder_hidden_states)
+        mask = band_mask(frames, self.window, query.device)
+        out = torch.nn.functional.scaled_dot_product_attention(
+            query, key.to(query.dtype), value.to(query.dtype), attn_mask=mask
+        )
+        return attn.to_out[1](attn.to_out[0](out.transpose(1, 2).flatten(2, 3)))
 
 
 class MotionDiTBlock(nn.Module):
@@ -139,6 +150,7 @@ class MotionDiTBlock(nn.Module):
         ctx: PhaseAttentionContext,  # PACA bias for this call (set here so checkpoint recomputation sees it too)
         text_gate: torch.Tensor,  # ()
         audio_gate: torch.Tensor,  # ()
+        audio_kv: tuple[torch.Tensor, torch.Tensor] | None = None,  # precomputed audio keys/values (inference)
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c)[:, None].chunk(6, dim=-1)  # (B,1,D)
         h = self.norm1(x) * (1 + scale1) + shift1
@@ -146,7 +158,7 @@ class MotionDiTBlock(nn.Module):
         with phase_attention_context(ctx):
             t_out = text_gate * self.text_attn(self.norm_text(x) + frame_anchor, text)  # (B, T, D) PACA
         x = x + t_out
-        a_out = audio_gate * self.audio_attn(self.norm_audio(x), audio)  # (B, T, D)
+        a_out = audio_gate * self.audio_attn(self.norm_audio(x), audio, kv=audio_kv)  # (B, T, D)
         x = x + a_out
         h = self.norm2(x) * (1 + scale2) + shift2
         x = x + gate2 * self.mlp(h)
@@ -266,6 +278,11 @@ class MotionDiT(ModelMixin, ConfigMixin):
         prefix = torch.cat([cond.prefix * cond.prefix_mask[..., None], cond.prefix_mask[..., None]], -1)
         return EncodedConditioning(text, ctx, frame_anchor, audio, self.face_embed(cond.face), prefix)
 
+    def cache_audio_kv(self, enc: EncodedConditioning) -> EncodedConditioning:
+        """``enc`` with every block's audio keys/values computed once (they do not change across denoising steps)."""
+        kv = [LocalWindowAttnProcessor.key_value(b.audio_attn, enc.audio) for b in self.blocks]
+        return dataclasses.replace(enc, audio_kv=kv)
+
     def forward(
         self,
         sample: torch.Tensor,  # (B, T, motion_dim) noisy motion x_t (normalised)
@@ -294,7 +311,7 @@ class MotionDiT(ModelMixin, ConfigMixin):
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 x, tn, an = self._gradient_checkpointing_func(block, *args, *gates)
             else:
-                x, tn, an = block(*args, *gates)
+                x, tn, an = block(*args, *gates, audio_kv=enc.audio_kv[layer] if enc.audio_kv else None)
             text_norms.append(tn)
             audio_norms.append(an)
 

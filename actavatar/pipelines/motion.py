@@ -225,6 +225,8 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                 drop_text = torch.tensor([False, True, True][:branches])
                 drop_audio = torch.tensor([False, False, True][:branches])
                 enc = model.encode_conditions(cond.repeat(branches), drop_text, drop_audio, paca_mode)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    enc = model.cache_audio_kv(enc)
 
                 # 3. Fresh noise for this window; a per-call scheduler copy (the pipeline is shared across requests).
                 latents = self.prepare_latents(n, generator)

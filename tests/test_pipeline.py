@@ -87,3 +87,20 @@ def test_bf16_autocast_stays_close_to_fp32(tiny_pipeline):
     assert (np.abs(bf16.motion - fp32.motion).max(axis=0) / scale).max() < 0.1
     with pytest.raises(InputError, match="precision"):
         tiny_pipeline(speechlike(3.2), PLAN, None, precision="fp8")
+
+
+def test_audio_guidance_one_skips_the_unconditional_branch(tiny_pipeline):
+    """g_a = 1 cancels the no-text-no-audio branch: two branches give the three-branch formula's result."""
+    calls = []
+    model = tiny_pipeline.transformer
+    hook = model.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    try:
+        two = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=3, audio_guidance=1.0, precision="fp32")
+    finally:
+        hook.remove()
+    assert set(calls) == {2}
+    # Reference: the three-branch formula at g_a = 1 + 1e-7 (v_none's weight ~0).
+    ref = tiny_pipeline(
+        speechlike(3.2), PLAN, None, num_inference_steps=3, audio_guidance=1.0 + 1e-7, precision="fp32"
+    )
+    np.testing.assert_allclose(two.motion, ref.motion, atol=2e-4)

@@ -198,8 +198,14 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         meter = ShareMeter(model.config.num_layers)
         motion = torch.zeros(num_frames, MOTION_DIM)  # normalised
         attention = torch.zeros(num_frames, len(plan.phases) + 1)
-        guided = not (text_guidance == 1.0 and audio_guidance == 1.0)
-        branches = 3 if guided else 1
+        # CFG branches (InstructPix2Pix-style two-condition guidance): [text+audio, audio only, neither]
+        #   v = v_none + g_a (v_a - v_none) + g_t (v_at - v_a);  g_a = 1 cancels v_none, g_t = g_a = 1 leaves v_at.
+        if text_guidance == 1.0 and audio_guidance == 1.0:
+            branches = 1
+        elif audio_guidance == 1.0:
+            branches = 2
+        else:
+            branches = 3
         total_steps = num_inference_steps * len(windows)
         t_diff = time.perf_counter()
 
@@ -221,7 +227,6 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                     prefix=prefix,
                     prefix_mask=prefix_mask,
                 )
-                # CFG branches (InstructPix2Pix-style two-condition guidance): [text+audio, audio only, neither].
                 drop_text = torch.tensor([False, True, True][:branches])
                 drop_audio = torch.tensor([False, False, True][:branches])
                 enc = model.encode_conditions(cond.repeat(branches), drop_text, drop_audio, paca_mode)
@@ -240,9 +245,12 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                         out = model(x_in, t.expand(branches).float(), enc, paca_mode=paca_mode, record=True)
                     v = out.sample.float()
-                    if guided:
+                    if branches == 3:
                         v_at, v_a, v_none = v.chunk(3)
                         v = v_none + audio_guidance * (v_a - v_none) + text_guidance * (v_at - v_a)
+                    elif branches == 2:
+                        v_at, v_a = v.chunk(2)
+                        v = v_a + text_guidance * (v_at - v_a)
                     latents = scheduler.step(v, t, latents).prev_sample
                     meter.add(out.text_norm[:, 0].float(), out.audio_norm[:, 0].float())
                     win_attn += out.phase_attention[0].float() / num_inference_steps

@@ -51,6 +51,15 @@ def make_tiny_pipeline(seed: int = 0, randomize_outputs: bool = True, **override
     return pipe
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Toy-sized tensors: one intra-op thread is faster than two on a shared machine (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_pipeline():
     return make_tiny_pipeline()

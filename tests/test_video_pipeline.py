@@ -18,14 +18,7 @@ from actavatar.pipelines.video import (
     video_tier_status,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Toy-sized tensors: one intra-op thread is faster than two on a shared machine (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 PLAN = PhasePlan.from_dict(

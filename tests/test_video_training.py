@@ -16,14 +16,7 @@ from actavatar.render.mux import ffmpeg_exe
 from actavatar.training.video_data import VideoClipDataset, build_dataset
 from actavatar.training.video_train import VideoTrainConfig, train_video
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Toy-sized tensors: one intra-op thread is faster than two on a shared machine (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def raw_clip(path, seconds: float = 1.0) -> None:

@@ -25,14 +25,7 @@ from actavatar.models.wan_actavatar import (
 )
 from actavatar.pipelines.video import tiny_wan_components, tiny_wav2vec2
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Toy-sized tensors: one intra-op thread is faster than two on a shared machine (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TEXT_LEN, AUDIO_DIM, FPS = 24, 12, 25.0

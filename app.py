@@ -8,15 +8,20 @@ The UI only adapts inputs and outputs: all work and every input check happen in 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import html
 import json
 import logging
 import math
 import os
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
+import anyio
 import gradio as gr
 import numpy as np
 import spaces
@@ -331,6 +336,119 @@ def _request_dir() -> Path:
     return folder
 
 
+# ----------------------------------------------------------------------------------------------- cancellation
+# How Gradio 6 cancels a run (Stop via ``cancels=``, gradio_client's ``job.cancel()``): the ``/cancel`` route calls
+# ``gradio.utils.cancel_tasks``, which cancels the asyncio task awaiting the handler. A sync handler is awaited through
+# ``anyio.to_thread.run_sync``: its thread runs on to the end while the queue already counts the concurrency slot as
+# free. Closing the tab cancels nothing: ``Queue.clean_events`` only marks the run dead (it still runs) and the
+# ``unload`` event fires. So generation runs in its own thread with a ``Run`` flag that its progress callback checks.
+CANCEL_WAIT_S = 15.0  # how long a cancelled handler waits for its thread to stop (CPU: one step, well under a second)
+
+
+class Run:
+    """One generation in flight: a cancel flag checked at every progress step, and the folder it writes."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self.folder: Path | None = None
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def check(self) -> None:
+        """Raise the library's ``Cancelled`` if the run was cancelled."""
+        if self._cancelled.is_set():
+            from actavatar.api import Cancelled
+
+            raise Cancelled("generation cancelled")
+
+    def guard(self, progress):
+        """``progress`` that first stops the run (raises ``Cancelled``) if it was cancelled."""
+
+        def checked(*args, **kwargs):
+            self.check()
+            return progress(*args, **kwargs)
+
+        return checked
+
+    def discard(self) -> None:
+        """Remove everything the run wrote."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class SessionRuns:
+    """The runs in flight of each browser session, so that closing or reloading the tab stops them."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, set[Run]] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def track(self, request: gr.Request | None, run: Run):
+        session = getattr(request, "session_hash", None)
+        if session is None:
+            yield
+            return
+        with self._lock:
+            self._runs.setdefault(session, set()).add(run)
+        try:
+            yield
+        finally:
+            with self._lock:
+                runs = self._runs.get(session, set())
+                runs.discard(run)
+                if not runs:
+                    self._runs.pop(session, None)
+
+    def cancel(self, session: str | None) -> int:
+        with self._lock:
+            runs = list(self._runs.get(session, ()))
+        for run in runs:
+            run.cancel()
+        return len(runs)
+
+
+SESSION_RUNS = SessionRuns()
+
+
+def on_unload(request: gr.Request):
+    """The tab was closed or reloaded: stop its generations (Gradio only stops sending their updates)."""
+    SESSION_RUNS.cancel(getattr(request, "session_hash", None))
+
+
+def cancellable(fn):
+    """The sync handler ``fn`` (which takes a keyword ``run: Run``) as an async Gradio handler that really stops.
+
+    ``fn`` runs in a worker thread. When Gradio cancels the task, the run is flagged, ``fn`` raises at its next
+    progress step, and the task ends once the thread has stopped (at most ``CANCEL_WAIT_S``), so the concurrency
+    slot frees when the work is over. Whenever the thread ends, the files of the cancelled run are removed."""
+
+    @functools.wraps(fn)  # Gradio reads the parameters (API names, gr.Progress, gr.Request) through __wrapped__
+    async def handler(*args, **kwargs):
+        run = Run()
+        work = asyncio.ensure_future(anyio.to_thread.run_sync(functools.partial(fn, *args, run=run, **kwargs)))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            run.cancel()
+
+            def finished(_):
+                if not work.cancelled():
+                    work.exception()  # retrieved: the run's "stopped" error has nobody to go to
+                run.discard()
+
+            work.add_done_callback(finished)
+            # On ZeroGPU the run is in a forked GPU worker that the flag cannot reach: nothing to wait for.
+            deadline = asyncio.get_running_loop().time() + (0.0 if ON_ZERO_GPU else CANCEL_WAIT_S)
+            while not work.done() and (left := deadline - asyncio.get_running_loop().time()) > 0:
+                with contextlib.suppress(asyncio.CancelledError):  # a repeated /cancel: keep waiting
+                    await asyncio.wait([work], timeout=left)
+            raise
+
+    return handler
+
+
 # ------------------------------------------------------------------------------------------------- generation
 def _audio_seconds(audio_path) -> float:
     try:
@@ -376,6 +494,9 @@ def _generate_on_device(portrait, audio_path, plan_json, out_dir, settings, prog
     return str(result.video_path), result.report
 
 
+ON_ZERO_GPU = hasattr(_generate_on_device, "zerogpu")  # spaces marks the functions it runs in a forked GPU worker
+
+
 def generate_video(
     portrait,
     audio,
@@ -391,8 +512,14 @@ def generate_video(
     schedule,
     tier="motion",
     progress=gr.Progress(),  # noqa: B008 - Gradio injects the tracker through this default
+    request: gr.Request | None = None,
+    *,
+    run: Run | None = None,
 ):
-    """Generate the video, both plots and the report. Every input error becomes a one-line gr.Error."""
+    """Generate the video, both plots and the report. Every input error becomes a one-line gr.Error.
+
+    ``run`` (given by ``cancellable``) stops the generation at its next progress step once cancelled, by the Stop
+    button or by closing the tab (``request`` names the session); a failed or stopped run leaves no files."""
     from actavatar.viz import phase_time_figure, schedule_figure
 
     if not portrait:
@@ -416,23 +543,36 @@ def generate_video(
     except (InputError, TypeError, ValueError) as err:
         raise gr.Error(str(err)) from None
 
+    run = run or Run()
     progress(0, desc=STAGES["encode"])
-    out_dir = _request_dir()
+    out_dir = run.folder = _request_dir()
+    # The forked ZeroGPU worker gets the plain tracker (a threading.Event cannot reach it): checked after the run.
+    tracker = progress if ON_ZERO_GPU else run.guard(progress)
     try:
-        video, report = _generate_on_device(portrait, audio, plan.to_json(), str(out_dir), settings, progress)
-    except InputError as err:
-        raise gr.Error(str(err)) from None
-    except gr.Error:
-        raise
-    except Exception as err:  # noqa: BLE001 - log the traceback for us, show one line (never a traceback) to users
-        log.exception("generation failed")
-        raise gr.Error(f"Generation failed ({type(err).__name__}). Please try again or try other inputs.") from None
-    finally:
-        if not (out_dir / "report.json").is_file():  # failed: leave no empty request folder in the cache
-            shutil.rmtree(out_dir, ignore_errors=True)
+        with SESSION_RUNS.track(request, run):
+            video, report = _generate_on_device(portrait, audio, plan.to_json(), str(out_dir), settings, tracker)
+            figures = schedule_figure(report), phase_time_figure(report)
+            run.check()  # cancelled after the last progress step
+    except BaseException as err:
+        run.discard()  # a failed or stopped run leaves no request folder in the cache
+        raise _user_error(err) from None
     for note in report.get("notes") or []:
         gr.Info(str(note))
-    return video, schedule_figure(report), phase_time_figure(report), str(out_dir / "report.json")
+    return video, *figures, str(out_dir / "report.json")
+
+
+def _user_error(err: BaseException) -> BaseException:
+    """What a failed run raises to Gradio: one line for the user, the traceback only in our log."""
+    from actavatar.api import Cancelled
+
+    if isinstance(err, Cancelled):  # nobody waits for this answer: the run was stopped or its tab closed
+        return gr.Error("Generation stopped.", print_exception=False)
+    if isinstance(err, InputError):
+        return gr.Error(str(err))
+    if isinstance(err, gr.Error) or not isinstance(err, Exception):
+        return err
+    log.error("generation failed", exc_info=err)
+    return gr.Error(f"Generation failed ({type(err).__name__}). Please try again or try other inputs.")
 
 
 # ----------------------------------------------------------------------------------------------------- layout
@@ -563,7 +703,9 @@ def build_demo() -> gr.Blocks:
                 visible=video_enabled,
             )
             gr.Markdown(video_reason, elem_id="tier-note")
-        run_btn = gr.Button("Generate", variant="primary", size="lg", elem_id="generate")
+        with gr.Row():
+            run_btn = gr.Button("Generate", variant="primary", size="lg", elem_id="generate", scale=3)
+            stop_btn = gr.Button("Stop", variant="stop", size="lg", elem_id="stop", visible=False, scale=1)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
                 video = gr.Video(label="Result", autoplay=True, elem_id="result-video")
@@ -597,16 +739,17 @@ def build_demo() -> gr.Blocks:
         plan_file.upload(on_import, [plan_file, prompt, wave_state], [editor, table, prompt], **ui)
         export_btn.click(on_export, [table, prompt], [export_files], **ui)
 
-        # The button is disabled while this user's run is queued or running. Gradio 6's frontend runs `.then`
-        # only after a success, so re-enable it on failure too.
+        # Generate is disabled and Stop shown while this user's run is queued or running. Gradio 6's frontend runs
+        # `.then` only after a success, so reset them on failure too.
         def running():
-            return gr.Button(interactive=False, value="Generating…")
+            return gr.Button(interactive=False, value="Generating…"), gr.Button(visible=True)
 
         def ready():
-            return gr.Button(interactive=True, value="Generate")
+            return gr.Button(interactive=True, value="Generate"), gr.Button(visible=False)
 
-        generation = run_btn.click(running, None, [run_btn], queue=False, api_visibility="private").then(
-            generate_video,
+        buttons = [run_btn, stop_btn]
+        generation = run_btn.click(running, None, buttons, queue=False, api_visibility="private").then(
+            cancellable(generate_video),
             [
                 portrait,
                 audio,
@@ -627,10 +770,38 @@ def build_demo() -> gr.Blocks:
             concurrency_limit=CONCURRENCY,
             concurrency_id="generate",
         )
-        generation.then(ready, None, [run_btn], queue=False, api_visibility="private")
-        generation.failure(ready, None, [run_btn], queue=False, api_visibility="private")
+        generation.then(ready, None, buttons, queue=False, api_visibility="private")
+        generation.failure(ready, None, buttons, queue=False, api_visibility="private")
+        stop_btn.click(ready, None, buttons, cancels=[generation], queue=False, api_visibility="private")
+        demo.unload(on_unload)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
+
+
+def sweep_outputs(older_than_s: float | None = None) -> list[Path]:
+    """Remove what killed runs left in the app's output folders: stale temp files, then emptied request folders.
+
+    Gradio's ``delete_cache`` removes only the files it served in this process, never a hidden temp or anything a
+    killed server wrote; ``python app.py`` runs this once at startup. Only files and folders untouched for
+    ``older_than_s`` (default ``actavatar.tempfiles.STALE_AFTER_S``) go, so another server's live run is safe."""
+    import time
+
+    from gradio.utils import get_upload_folder
+
+    from actavatar.tempfiles import STALE_AFTER_S, sweep_stale_temps
+
+    older_than_s = STALE_AFTER_S if older_than_s is None else older_than_s
+    root = Path(get_upload_folder()) / "actavatar"
+    removed = []
+    for folder in sorted(root.glob("*")) if root.is_dir() else []:
+        if folder.is_dir() and not folder.is_symlink():
+            idle = time.time() - folder.stat().st_mtime  # before the sweep, which touches it
+            removed += sweep_stale_temps(folder, older_than_s)
+            with contextlib.suppress(OSError):  # not empty (a finished run's outputs), or already gone
+                if idle >= older_than_s:
+                    folder.rmdir()
+                    removed.append(folder)
+    return removed
 
 
 def launch_kwargs() -> dict:
@@ -646,4 +817,6 @@ demo = build_demo()
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
+    if swept := sweep_outputs():
+        log.info("removed %d stale temp file(s) and folder(s) left by killed runs", len(swept))
     demo.launch(**launch_kwargs())

@@ -21,10 +21,13 @@ import numpy as np
 
 from . import defaults
 from .audio import SAMPLE_RATE, load_audio
-from .errors import InputError
+from .errors import Cancelled, InputError
 from .phases import PhasePlan, as_plan
+from .tempfiles import sweep_stale_temps
 
 ProgressFn = Callable[[str, int, int], None]
+__all__ = ["Cancelled", "GenerationResult", "generate", "get_pipeline", "write_json_atomic"]
+
 
 _PIPELINES: dict[str, object] = {}
 _PIPELINE_LOCK = threading.Lock()
@@ -113,9 +116,14 @@ def generate(
     ``tier="video"`` runs the Wan video tier instead (CUDA and a ``weights`` folder needed; see docs/VIDEO_TIER.md).
 
     ``clip_phases`` trims phases that run past the audio instead of rejecting them (noted in the report).
-    Raises ``InputError`` with a user-facing message for any bad input; leaves no partial file on failure."""
+    Raises ``InputError`` with a user-facing message for any bad input; leaves no partial file on failure.
+
+    ``progress(stage, i, n)`` (motion tier) is called at every denoising step and rendered frame; to stop the run,
+    raise ``Cancelled`` (or any exception) from it. Stale temps of killed runs are swept from the output folders."""
     t0 = time.perf_counter()
     _check_options(fps, size, steps, text_guidance, audio_guidance)
+    for target in {Path(p).parent for p in (out, report) if p is not None}:
+        sweep_stale_temps(target)
     if tier not in ("motion", "video"):
         raise InputError(f"Unknown tier {tier!r}: use 'motion' (CPU, default) or 'video' (CUDA + Wan weights).")
     if tier == "video":

@@ -7,3 +7,7 @@ class ActAvatarError(Exception):
 
 class InputError(ActAvatarError, ValueError):
     """Bad user input. ``str(err)`` is a one-line, user-facing message naming the problem and the fix."""
+
+
+class Cancelled(ActAvatarError):
+    """Raised by a ``progress`` callback to stop a run: it stops at that step and leaves no output file behind."""

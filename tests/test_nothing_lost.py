@@ -117,3 +117,30 @@ def test_app_cache_is_cleaned_and_failed_runs_leave_no_folder(tmp_path):
         app.generate_video(str(tmp_path / "wall.png"), str(ROOT / "examples" / "welcome.wav"), "", [], 2, 0, 25, 256,
                            2.0, 1.5, "hard", "trained", progress=lambda *a, **k: None)  # fmt: skip
     assert set(folder.glob("*")) == before  # the request folder made for this run is gone again
+
+
+def test_cli_killed_mid_encode_leaves_temps_the_next_run_sweeps(tiny_checkpoint, long_speech, tmp_path):
+    """SIGKILL leaves the hidden temps; they are kept while they could be a live run's, and the next ``generate``
+    into that folder removes them once they are an hour old (``actavatar.tempfiles``)."""
+    from actavatar.tempfiles import STALE_AFTER_S, sweep_stale_temps
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = _cli(tiny_checkpoint, long_speech, out_dir)
+    encoder = _wait_for_encoding(proc, out_dir)
+    proc.kill()
+    proc.communicate(timeout=60)
+    encoder.wait(timeout=60)
+    leftovers = sorted(out_dir.iterdir())
+    assert [p.name.rsplit(".", 1)[-1] for p in leftovers] == ["log", "mp4"], leftovers
+    assert sweep_stale_temps(out_dir) == []  # fresh: as far as anyone can tell, a run still writing them
+    old = time.time() - STALE_AFTER_S - 60
+    for p in leftovers:
+        os.utime(p, (old, old))
+
+    short = tmp_path / "inputs" / "short.wav"
+    sf.write(short, speechlike(1.5), 16000)
+    proc = _cli(tiny_checkpoint, short, out_dir)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["clip.json", "clip.mp4"]

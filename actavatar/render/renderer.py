@@ -475,14 +475,39 @@ class PortraitRenderer:
                 out_x -= off[0] * bump
                 out_y -= off[1] * bump
             if blink > 0:
-                brow = np.interp(sx, eye["bx"], eye["by"])
-                top = u - 0.5 * np.maximum(u - brow, 1.0)  # skin between here and the lid margin slides down
-                edge = u + blink * (lo - u) * 1.04
-                covered = inside & (sy > top) & (sy < edge)
-                skin_y = top + (sy - top) * (u - top) / np.maximum(edge - top, 1e-3)
+                covered, lid_y = self._closing_lid(eye, sx, sy, u, lo, float(blink))
+                covered &= inside
                 out_x = np.where(covered, sx, out_x)
-                out_y = np.where(covered, skin_y, out_y)
+                out_y = np.where(covered, lid_y, out_y)
             roi[..., 0], roi[..., 1] = out_x, out_y
+
+    # The closing upper lid, as a resampling of the portrait (fractions of the eye width "ew", or of the lid-to-brow
+    # distance). The lid skin is the band LID_SKIN_BAND of the way from the lid margin up to the brow, stretched over
+    # the eye: clear of the lashes, the crease and any iris just above the margin (which, stretched, left a dark
+    # "open eye" blob on the lid, mostly behind glasses), and of the brow or a glasses rim near the brow. The lowest
+    # LID_LASH_EW of the lid is the lid margin itself, unstretched: a closed eye shows a thin dark lash line. A fully
+    # closed lid reaches LID_OVERLAP_EW past the lower lid landmarks mid-eye, so no iris is left showing beneath it.
+    # Without these, mediapipe read a fully closed lid as 16-60 % closed; with them ~65 % (its own closed-eye floor).
+    LID_SKIN_BAND = (0.3, 0.6)
+    LID_LASH_EW = 0.06
+    LID_OVERLAP_EW = 0.05
+
+    def _closing_lid(
+        self, eye: dict, sx: np.ndarray, sy: np.ndarray, u: np.ndarray, lo: np.ndarray, blink: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(covered, source y) for output pixels whose unlidded source is (sx, sy); ``u``/``lo``: lid contours."""
+        span = np.maximum(u - np.interp(sx, eye["bx"], eye["by"]), 1.0)
+        lash = self.LID_LASH_EW * eye["width"]
+        top = u - self.LID_SKIN_BAND[1] * span
+        # The skin band moves up from the margin to its final place over the first half of the blink: continuous
+        # with the open eye at blink 0.
+        clear = float(_smoothstep(np.float32(2.0 * blink)))
+        skin_end = u - lash - clear * np.maximum(self.LID_SKIN_BAND[0] * span - lash, 0.0)
+        t = np.clip((sx - eye["x0"]) / max(eye["x1"] - eye["x0"], 1e-3), 0.0, 1.0)
+        edge = u + blink * (lo + self.LID_OVERLAP_EW * eye["width"] * np.sin(np.pi * t) - u)
+        covered = (sy > top) & (sy < edge)
+        skin_y = top + (sy - top) * (skin_end - top) / np.maximum(edge - lash - top, 1e-3)
+        return covered, np.where(sy > edge - lash, u - (edge - sy), skin_y)
 
     def _paint_mouth(self, frame: np.ndarray, dst_lm: np.ndarray) -> None:
         """Dark cavity with a hint of teeth inside the parted lips, fading in as the gap grows past neutral."""

@@ -6,6 +6,13 @@ Importing this package loads no model and touches no file; heavy modules load on
 from __future__ import annotations
 
 import importlib
+import os
+
+# OpenMP workers sleep instead of spinning while they wait. With the default (spinning) policy, torch's 2 threads on a
+# 2-core machine that also runs anything else (an encoder, another job) stall at every barrier: diffusion for a 10 s
+# clip went from 0.8 s to 49 s with one other busy process here; passive waiting keeps it at 1.5 s. libgomp reads this
+# when torch loads, so it only applies when actavatar is imported before torch; set it yourself otherwise.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 

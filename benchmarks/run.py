@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import actavatar  # noqa: E402, F401  (before torch: it sets the OpenMP wait policy)
 
 PORTRAIT = ROOT / "examples" / "portraits" / "astronaut.jpg"
 SPEECH = ROOT / "examples" / "welcome.wav"

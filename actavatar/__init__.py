@@ -8,11 +8,13 @@ from __future__ import annotations
 import importlib
 import os
 
-# OpenMP workers sleep instead of spinning while they wait. With the default (spinning) policy, torch's 2 threads on a
-# 2-core machine that also runs anything else (an encoder, another job) stall at every barrier: diffusion for a 10 s
-# clip went from 0.8 s to 49 s with one other busy process here; passive waiting keeps it at 1.5 s. libgomp reads this
-# when torch loads, so it only applies when actavatar is imported before torch; set it yourself otherwise.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP workers spin only briefly before they sleep. With libgomp's default (300,000 spins), torch's 2 threads on a
+# 2-core machine that also runs one other busy process stall at every barrier: diffusion for a 10 s clip went from
+# 0.86 s to 49 s here. 10,000 spins keep 0.86 s on a quiet machine and ~6 s next to a busy process; sleeping at once
+# (OMP_WAIT_POLICY=PASSIVE) gives 1.5 s next to a busy process but 2.0 s on a quiet one, so on a shared machine
+# set that yourself (or use one thread). libgomp reads these when torch loads: import actavatar before torch.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 __version__ = "0.1.0"
 

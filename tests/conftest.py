@@ -1,17 +1,17 @@
 """Shared fixtures: tiny real components with fixed seeds (no mocks of our own code)."""
 
+# ruff: noqa: I001  (actavatar first: it sets libgomp's spin count before torch loads, as the app and CLI get it)
 from __future__ import annotations
 
+import actavatar  # noqa: F401
+
 import os
+from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as `import actavatar` does for the app/CLI
-
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(2)

@@ -105,6 +105,16 @@ def test_window_specific_detection(label):
     assert not detect_action(motion, FPS, label, 0.2, 2.5)
 
 
+@pytest.mark.parametrize("label", ["turn_right", "close_eyes", "smile", "look_down"])
+def test_a_phase_covering_almost_the_whole_clip_is_still_detected(label):
+    """With < 0.5 s of the clip free of the action, the resting pose is the neutral one, not the clip's median
+    (which would be the action itself)."""
+    motion, _ = _clip(label, 0.05, 7.95, seed=7, t=200)
+    phases = [(label, 0.05, 7.95)]
+    assert score_phases(motion, FPS, phases)[0]["detected"]
+    assert not score_phases(_clip("pout", 0.05, 7.95, seed=7, t=200)[0], FPS, phases)[0]["detected"]
+
+
 def test_look_down_is_not_a_nod_and_left_is_not_right():
     motion, _ = _clip("look_down", 2.0, 5.0, seed=2)
     assert detect_action(motion, FPS, "look_down", 2.0, 5.0) and not detect_action(motion, FPS, "nod", 2.0, 5.0)

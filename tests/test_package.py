@@ -1,23 +1,25 @@
-"""``import actavatar``: no model, no torch, and OpenMP told to wait passively before torch can load."""
+"""``import actavatar``: no model, no torch, and libgomp's spin count set before torch can load."""
 
 import os
 import subprocess
 import sys
 
 
-def run(code: str, env: dict | None = None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | (env or {})
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+def run(code: str, **env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean | env)
+    return proc.stdout
 
 
-def test_import_is_light_and_sets_the_openmp_wait_policy():
+def test_import_is_light_and_sets_the_spin_count():
     out = run(
         "import sys, os, actavatar; "
-        "print('torch' in sys.modules, 'gradio' in sys.modules, os.environ['OMP_WAIT_POLICY'])"
+        "print('torch' in sys.modules, 'gradio' in sys.modules, os.environ['GOMP_SPINCOUNT'])"
     )
-    assert out.split() == ["False", "False", "PASSIVE"]
+    assert out.split() == ["False", "False", "10000"]
 
 
-def test_a_users_own_wait_policy_is_kept():
-    out = run("import os, actavatar; print(os.environ['OMP_WAIT_POLICY'])", {"OMP_WAIT_POLICY": "ACTIVE"})
-    assert out.strip() == "ACTIVE"
+def test_a_users_own_openmp_settings_are_kept():
+    code = "import os, actavatar; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"
+    assert run(code, OMP_WAIT_POLICY="PASSIVE").split() == ["None", "PASSIVE"]
+    assert run(code, GOMP_SPINCOUNT="5").split() == ["5", "None"]

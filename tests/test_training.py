@@ -80,3 +80,26 @@ def test_bad_training_inputs(tmp_path, data_dir):
     bad.write_text("stage = 1\nlearning_rate = 3\n")
     with pytest.raises(InputError, match="Unknown keys"):
         TrainConfig.from_toml(bad)
+
+
+def test_phase_frames_weigh_more_in_the_loss(tmp_path, data_dir):
+    import torch
+
+    from actavatar.models.motion_dit import MotionDiT
+    from actavatar.training.train import ClipBank, flow_matching_loss
+
+    cfg = tiny(tmp_path, data_dir, stage=2, phase_loss_weight=3.0, drop_phases=0.0)
+    bank = ClipBank(data_dir, 2)
+    x0, cond, weight = bank.batch(np.random.default_rng(0), cfg, "cpu")
+    assert weight.shape == x0.shape[:2] and set(weight.unique().tolist()) <= {1.0, 3.0}
+    assert (weight == 3.0).any() and (weight == 1.0).any()
+    # The weighted frames are exactly the frames whose midpoint lies in one of the crop's phase windows.
+    spans, valid = cond.prompt.spans, cond.prompt.phase_valid
+    t = cond.frame_times[:, :, None]
+    inside = ((t >= spans[:, None, :, 0]) & (t < spans[:, None, :, 1]) & valid[:, None, :]).any(-1)
+    assert torch.equal(weight == 3.0, inside)
+    model = MotionDiT(dim=32, num_layers=2)
+    plain = flow_matching_loss(model, x0, cond, cfg, torch.Generator().manual_seed(0))
+    ones = flow_matching_loss(model, x0, cond, cfg, torch.Generator().manual_seed(0), torch.ones_like(weight))
+    weighted = flow_matching_loss(model, x0, cond, cfg, torch.Generator().manual_seed(0), weight)
+    assert torch.allclose(plain, ones) and torch.isfinite(weighted) and not torch.allclose(plain, weighted)

@@ -27,6 +27,13 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")
     p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
     p.add_argument("--label", default="", help="row name in the table")
+    p.add_argument(
+        "--neutral-lead-frames",
+        type=int,
+        default=5,
+        help="frames of the portrait at rest rendered before each clip (the tracker's neutral reference; dropped "
+        "after extraction); 0 = the generated clip alone",
+    )
     p.add_argument("--out", default="runs/eval", help="folder for results.json and results.md")
     p.add_argument(
         "--table",
@@ -54,6 +61,7 @@ def run_eval(args) -> int:
         paca=args.paca,
         schedule=args.schedule,
         label=args.label,
+        neutral_lead_frames=args.neutral_lead_frames,
     )
     result = evaluate(cfg)
     write_results(result, Path(args.out))

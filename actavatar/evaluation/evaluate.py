@@ -39,6 +39,12 @@ class EvalConfig:
     paca: str | None = None  # None: the mode the checkpoint was trained with
     schedule: str | None = None
     label: str = ""
+    tracks_dir: str | None = None  # if set: save each clip's extracted motion there (clipNN.npy) for re-scoring
+    # Frames of the portrait at rest rendered before each clip (and dropped after extraction). The extractor takes
+    # its neutral face (and its pixel-tracking reference) from a video's first frames; a clip whose first phase
+    # starts at 0 s ("closes her eyes" from frame 0) otherwise becomes its own neutral and reads as no action.
+    # 0 = the generated clip alone.
+    neutral_lead_frames: int = 5
 
 
 def _portraits(cfg: EvalConfig) -> list[Path]:
@@ -51,9 +57,9 @@ def _portraits(cfg: EvalConfig) -> list[Path]:
 
 
 def eval_dataset(cfg: EvalConfig):
-    from ..training.synth import build_dataset, load_dataset
+    from ..training.synth import SYNTHESIS_VERSION, build_dataset, load_dataset
 
-    root = Path(cfg.data_dir) / f"{cfg.split}-{cfg.clips}-{cfg.seed}"
+    root = Path(cfg.data_dir) / f"{cfg.split}-{cfg.clips}-{cfg.seed}-v{SYNTHESIS_VERSION}"
     if not (root / "manifest.json").is_file():
         build_dataset(root, cfg.clips, cfg.split, 2, seed=cfg.seed, shard_size=max(cfg.clips, 1))
     return load_dataset(root)
@@ -86,13 +92,16 @@ def score_clip(motion: np.ndarray, fps: float, audio: np.ndarray, sr: int, plan,
     }
 
 
-def _identity(video: Path, portrait_desc: np.ndarray, others: list[np.ndarray]) -> dict:
-    """Face-descriptor distance of the rendered video's first frame to its own portrait vs. to other portraits."""
+def _identity(video: Path, portrait_desc: np.ndarray, others: list[np.ndarray], skip: int = 0) -> dict:
+    """Face-descriptor distance of the rendered clip's first frame (after ``skip`` lead frames) to its own
+    portrait vs. to other portraits."""
     import cv2
 
     from ..render import analyze_face
 
     cap = cv2.VideoCapture(str(video))
+    for _ in range(skip):
+        cap.read()
     ok, frame = cap.read()
     cap.release()
     if not ok:
@@ -122,7 +131,28 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             portrait = portraits[i % len(portraits)]
             wav, video = tmp / f"clip{i}.wav", tmp / f"clip{i}.mp4"
             sf.write(wav, sample.audio, sample.sample_rate)
-            if cfg.checkpoint == "ground-truth":
+            lead = max(0, int(cfg.neutral_lead_frames))
+            if lead:
+                if cfg.checkpoint == "ground-truth":
+                    motion = sample.motion
+                else:
+                    motion = generate(
+                        portrait,
+                        wav,
+                        sample.plan,
+                        out=None,
+                        steps=cfg.steps,
+                        seed=i,
+                        fps=sample.fps,
+                        size=cfg.size,
+                        paca=cfg.paca,
+                        schedule=cfg.schedule,
+                        checkpoint=cfg.checkpoint,
+                    ).motion
+                renderer = PortraitRenderer(load_portrait(portrait), faces[portrait], size=cfg.size)
+                padded = np.concatenate([np.zeros((lead, motion.shape[1]), np.float32), motion]).astype(np.float32)
+                write_video(renderer.render_all(padded), video, sample.fps, num_frames=len(padded))
+            elif cfg.checkpoint == "ground-truth":
                 image = load_portrait(portrait)
                 renderer = PortraitRenderer(image, faces[portrait], size=cfg.size)
                 write_video(
@@ -147,9 +177,14 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
                     checkpoint=cfg.checkpoint,
                 )
             track = extract_motion(video, calibrated=True)  # our renderer's pixels: undo mediapipe's under-reading
+            if lead:
+                track.values = track.values[lead:]
+            if cfg.tracks_dir:
+                Path(cfg.tracks_dir).mkdir(parents=True, exist_ok=True)
+                np.save(Path(cfg.tracks_dir) / f"clip{i:02d}.npy", np.asarray(track.values, np.float32))
             scores = score_clip(track.values, track.fps, sample.audio, sample.sample_rate, sample.plan, sample.actions)
             others = [faces[p].descriptor for p in portraits if p != portrait]
-            scores["identity"] = _identity(video, faces[portrait].descriptor, others)
+            scores["identity"] = _identity(video, faces[portrait].descriptor, others, skip=lead)
             scores["portrait"] = portrait.name
             per_clip.append(scores)
             if progress:
@@ -165,6 +200,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             "split": cfg.split,
             "clips": len(ds),
             "portraits": [p.name for p in portraits],
+            "neutral_lead_frames": int(cfg.neutral_lead_frames),
             "seconds": round(time.perf_counter() - t0, 1),
         }
     )

@@ -616,7 +616,17 @@ def parts_of(label: str) -> tuple[str, ...]:
     return parts
 
 
-_CONFLICTS = {frozenset(p) for p in [("smile", "furrow"), ("laugh", "furrow"), ("laugh", "frown"), ("laugh", "pout")]}
+# Contradictory pairs (driving different channels, but no face does both): never drawn as a combination.
+_CONFLICTS = {
+    frozenset(p)
+    for p in [
+        ("smile", "furrow"),
+        ("laugh", "furrow"),
+        ("laugh", "frown"),
+        ("laugh", "pout"),
+        ("wink_left", "wink_right"),  # winking both eyes is a blink
+    ]
+}
 
 
 def can_combine(a: str, b: str) -> bool:
@@ -632,23 +642,25 @@ COMBINATIONS: tuple[str, ...] = tuple(
 )
 
 # ---------------------------------------------------------------------------------------------------- modifiers
+# Intensities stay within 0.7–1.4 (times the +-10 % person-to-person jitter): "nods a little" is still a nod a
+# viewer (and the detectors of ``actavatar.evaluation.metrics``, at about half a slight action) can see.
 INTENSITY_WORDS: dict[str, float] = {
-    "slightly": 0.6,
-    "a little": 0.6,
-    "a bit": 0.6,
-    "gently": 0.65,
-    "subtly": 0.6,
-    "softly": 0.65,
-    "faintly": 0.6,
-    "barely": 0.55,
-    "strongly": 1.4,
-    "a lot": 1.4,
-    "vigorously": 1.45,
-    "emphatically": 1.4,
-    "firmly": 1.3,
-    "deeply": 1.35,
-    "intensely": 1.45,
-    "energetically": 1.4,
+    "slightly": 0.75,
+    "a little": 0.75,
+    "a bit": 0.75,
+    "gently": 0.8,
+    "subtly": 0.75,
+    "softly": 0.8,
+    "faintly": 0.75,
+    "barely": 0.7,
+    "strongly": 1.3,
+    "a lot": 1.3,
+    "vigorously": 1.4,
+    "emphatically": 1.3,
+    "firmly": 1.25,
+    "deeply": 1.3,
+    "intensely": 1.4,
+    "energetically": 1.3,
 }
 SPEED_WORDS: dict[str, float] = {
     "slowly": 0.6,
@@ -929,21 +941,78 @@ def _cycles(duration: float, period: float, count: int | None, cap: int = 6) -> 
     return count, min(period, usable / count)
 
 
+REP_LEAD_S, REP_TAIL_S = 0.08, 0.1  # repetitions start this long after the window start, end this long before its end
+MIN_REP_PERIOD_S = 0.32  # faster repetitions blur into one after smoothing/rendering: fewer are done instead
+
+
+def repetition_starts(
+    duration: float,
+    period: float,
+    count: int | None,
+    cap: int,
+    min_count: int = 1,
+    min_period: float = MIN_REP_PERIOD_S,
+) -> tuple[np.ndarray, float]:
+    """Deterministic layout of repeated gestures (nods, rapid blinks) in a window: ``(starts, period)``.
+
+    ``count=None`` fills the window with back-to-back repetitions of about ``period`` (at least ``min_count``, at
+    most ``cap``, then evenly spread). A requested count is squeezed into the window (period not below
+    ``min_period``; fewer repetitions when even that does not fit). The first repetition starts
+    ``REP_LEAD_S`` after the window start, the last ends ``REP_TAIL_S`` before its end, the rest are evenly spaced
+    in between: the same window and words always give the same positions, so a model learns an oscillation
+    rather than the average of randomly phased ones (a held offset)."""
+    usable = max(duration - REP_LEAD_S - REP_TAIL_S, 1e-3)
+    if count is None:
+        count = int(np.clip(np.round(usable / period), min_count, cap))
+        period = min(period * 1.5, usable / count)  # back to back, or evenly spread when capped
+    period = max(min(period, usable / count), min(min_period, usable))
+    count = max(1, min(count, int(np.floor(usable / period + 1e-9))))
+    step = (usable - period) / (count - 1) if count > 1 else 0.0
+    return REP_LEAD_S + step * np.arange(count), period
+
+
+def _repeat(t: np.ndarray, starts: np.ndarray, period: float, shape) -> np.ndarray:
+    """Sum of ``shape(u)`` (``u`` in [0, 1) within each repetition, 0 outside) over the repetitions."""
+    out = np.zeros_like(t, dtype=np.float64)
+    for s in starts:
+        u = (t - s) / period
+        inside = (u >= 0) & (u < 1)
+        out[inside] += shape(u[inside])
+    return out
+
+
+def _nod_shape(u: np.ndarray) -> np.ndarray:
+    """One nod: chin down (+1) then a smaller rebound up (-0.7); nearly zero mean, so a nod is an oscillation."""
+    s = np.sin(2 * np.pi * u)
+    return np.where(s > 0, s, 0.7 * s)
+
+
+def _blink_shape(u: np.ndarray) -> np.ndarray:
+    """One quick blink: close and reopen over the first 60 % of the period, open for the rest."""
+    return np.where(u < 0.6, np.sin(np.pi * np.clip(u / 0.6, 0, 1)), 0.0)
+
+
+EYE_LIDS = ("blink_left", "blink_right")
+_LID_ACTIONS = {"close_eyes", "blink_rapidly", "wink_left", "wink_right", "laugh"}  # replace the idle blinks
+
+
 def _part_motion(part: ActionPart, t: np.ndarray, duration: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Channel -> values (added to the motion) for one action over window-relative times ``t``."""
     a, speed, label = part.intensity, part.speed, part.label
     ramp = float(np.clip(0.22 / speed, 0.1, 0.4))
     env = _ramp(t, duration, min(ramp, duration / 3), min(ramp * 1.3, duration / 3))
     fast_env = _ramp(t, duration, min(0.08, duration / 4), min(0.1, duration / 4))
-    jitter = float(rng.uniform(0.85, 1.15))  # person-to-person variation of the same action
+    jitter = float(rng.uniform(0.9, 1.1))  # person-to-person variation of the same action
     a = a * jitter
     if label == "nod":
-        n, period = _cycles(duration, 0.6 / speed, part.count, cap=5)
-        u = np.clip(t / period, 0, n)
-        pitch = 8.0 * a * np.sin(np.pi * u) ** 2 * (t < n * period)
+        starts, period = repetition_starts(duration, 0.6 / speed, part.count, cap=5)
+        pitch = 8.5 * a * _repeat(t, starts, period, _nod_shape)
         return {"head_pitch": pitch, "head_ty": 0.0015 * pitch}
     if label == "shake_head":
         n, period = _cycles(duration, 0.6 / speed, part.count, cap=5)
+        if period < MIN_REP_PERIOD_S:  # "four times" in a short window: fewer, visible shakes
+            n = max(1, int(duration * 0.9 / MIN_REP_PERIOD_S))
+            period = min(MIN_REP_PERIOD_S, duration * 0.9 / n)
         u = np.clip(t / period, 0, n)
         taper = np.sin(np.pi * u / n) ** 0.5  # starts and ends at rest
         return {"head_yaw": 11.0 * a * np.sin(2 * np.pi * u) * taper * (t < n * period)}
@@ -973,22 +1042,21 @@ def _part_motion(part: ActionPart, t: np.ndarray, duration: float, rng: np.rando
         return {"brow_raise": 0.75 * a * env, "jaw_open": 0.1 * a * env}
     if label == "furrow":
         return {"brow_raise": -0.7 * a * env, "smile": -0.1 * a * env}
-    if label == "close_eyes":
-        return {"blink_left": env, "blink_right": env}
-    if label in ("blink_rapidly", "wink_left", "wink_right"):
-        wink = label != "blink_rapidly"
-        period = (0.7 if wink else 0.3) / speed
-        n, period = _cycles(
-            duration, period, part.count if wink else None, cap=1 if wink and part.count is None else 8
-        )
+    if label == "close_eyes":  # lids close fast even when "slowly": the eyes are shut for the whole core
+        rise = min(0.15 / speed, 0.25, duration / 4)
+        lids = _ramp(t, duration, rise, rise)
+        return {"blink_left": lids, "blink_right": lids}
+    if label == "blink_rapidly":
+        starts, period = repetition_starts(duration, 0.45, None, cap=16, min_count=2, min_period=0.28)
+        pulse = _repeat(t, starts, period, _blink_shape)
+        return {"blink_left": pulse, "blink_right": pulse}
+    if label in ("wink_left", "wink_right"):
+        n, period = _cycles(duration, 0.7 / speed, part.count, cap=1 if part.count is None else 8)
         u = np.clip(t / period, 0, n)
-        # Each pulse: a quick close, a short hold (winks), a slower open.
+        # Each wink: a quick close, a short hold, a slower open.
         phase = u - np.floor(u)
-        width = 0.75 if wink else 0.8
-        pulse = np.where(phase < width, np.sin(np.pi * np.clip(phase / width, 0, 1)) ** (0.6 if wink else 1.0), 0.0)
+        pulse = np.where(phase < 0.75, np.sin(np.pi * np.clip(phase / 0.75, 0, 1)) ** 0.6, 0.0)
         pulse = pulse * (t < n * period)
-        if not wink:
-            return {"blink_left": pulse, "blink_right": pulse}
         eye, other = ("blink_right", "blink_left") if label == "wink_left" else ("blink_left", "blink_right")
         return {eye: pulse, other: 0.1 * pulse, "smile": 0.1 * env}
     if label == "pout":
@@ -1015,7 +1083,8 @@ def add_action(
     """Add an action's motion to ``motion`` (T, D) in place, only on frames inside ``[start, end)``.
 
     ``stay_still`` subtracts the head and gaze part of ``idle`` (the idle motion already in ``motion``) inside the
-    window, with the same ramps. Returns ``motion``."""
+    window, with the same ramps; eyelid actions (closing the eyes, blinking rapidly, winks, laughing) subtract the
+    idle blinks, so the lids do only what the phase says. Returns ``motion``."""
     rng = np.random.default_rng(0) if rng is None else rng
     if isinstance(spec, str):
         parts = tuple(ActionPart(p) for p in parts_of(spec))
@@ -1037,6 +1106,11 @@ def add_action(
                     k = MOTION_INDEX[name]
                     motion[frames, k] -= env * idle[frames, k]
             continue
+        if part.label in _LID_ACTIONS and idle is not None:  # the action's lids replace the idle blinks
+            env = _ramp(t, duration, min(0.1, duration / 4), min(0.1, duration / 4))
+            for name in EYE_LIDS:
+                k = MOTION_INDEX[name]
+                motion[frames, k] -= env * idle[frames, k]
         for name, values in _part_motion(part, t, duration, rng).items():
             motion[frames, MOTION_INDEX[name]] += values
     return motion

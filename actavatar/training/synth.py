@@ -43,6 +43,10 @@ from .visemes import VISEME_CHANNELS, mouth_track
 MIN_CLIP_S, MAX_CLIP_S = 3.0, 10.0
 MIN_PHASE_S = 0.8
 FORMAT_VERSION = 1
+# What the synthetic clips contain (actions, intensities, timing): bumped when that changes, so a cached dataset of an
+# older synthesis is not silently trained or evaluated on. 2: repetitions at fixed positions, zero-mean nods, eyelid
+# actions replace idle blinks, intensities above the detectors, no contradictory combinations.
+SYNTHESIS_VERSION = 2
 _MOUTH = [MOTION_INDEX[c] for c in VISEME_CHANNELS]
 _LOW = np.array([MOTION_LIMITS[n][0] for n in MOTION_NAMES], np.float32)
 _HIGH = np.array([MOTION_LIMITS[n][1] for n in MOTION_NAMES], np.float32)
@@ -472,6 +476,7 @@ def build_dataset(
         results = list(_progress(map(_write_shard, jobs), len(jobs), progress))
     manifest = {
         "format_version": FORMAT_VERSION,
+        "synthesis_version": SYNTHESIS_VERSION,
         "n": n,
         "split": split,
         "stage": stage,
@@ -512,6 +517,9 @@ class SynthDataset:
             raise InputError(f"{self.root} was written by another dataset format version: rebuild it.")
         if list(self.manifest.get("motion_names", [])) != list(MOTION_NAMES):
             raise InputError(f"{self.root} uses different motion parameters: rebuild it.")
+        # Synthetic datasets written before the field existed are version 1; real footage (no synthesis) is 0.
+        default_version = 0 if self.manifest.get("source") == "footage" else 1
+        self.synthesis_version = int(self.manifest.get("synthesis_version", default_version))
         self.fps = float(self.manifest["fps"])
         self.sample_rate = int(self.manifest["sample_rate"])
         self._index: list[tuple[int, int]] = []

@@ -54,6 +54,7 @@ class TrainConfig:
     drop_text: float = 0.1  # classifier-free guidance: probability of the null prompt
     drop_audio: float = 0.1  # ... and of null audio (independently)
     drop_phases: float = 0.05  # stage 2: probability of hiding every phase (base only) for a clip
+    phase_loss_weight: float = 1.0  # loss weight of frames inside a phase window (text kept) vs. 1 elsewhere
     prefix_prob: float = 0.5  # probability of motion-prefix conditioning (long-clip windows)
     max_prefix: int = 25
     schedule: str = "progressive"  # ModalitySchedule initialisation
@@ -101,7 +102,11 @@ class ClipBank:
     def __len__(self) -> int:
         return len(self.motion)
 
-    def batch(self, rng: np.random.Generator, cfg: TrainConfig, device) -> tuple[torch.Tensor, MotionConditioning]:
+    def batch(
+        self, rng: np.random.Generator, cfg: TrainConfig, device
+    ) -> tuple[torch.Tensor, MotionConditioning, torch.Tensor]:
+        """A batch of random crops: normalised motion (B, T, D), its conditioning, and per-frame loss weights
+        (B, T): ``cfg.phase_loss_weight`` on frames whose midpoint lies in one of the crop's phase windows, else 1."""
         from ..pipelines.motion import normalize_motion
 
         frames = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
@@ -142,10 +147,14 @@ class ClipBank:
                 prefix[b, :k] = x0[b, :k]
                 prefix_mask[b, :k] = 1.0
         times = torch.from_numpy(frame_times(frames, self.fps)).float()[None].expand(batch, -1)
+        weight = torch.ones(batch, frames)
+        for b, item in enumerate(spans):
+            for a, e in item:
+                weight[b, (times[b] >= a) & (times[b] < e)] = cfg.phase_loss_weight
         # Synthetic motion does not depend on the face: random descriptors teach the model to work for any face.
         face = torch.from_numpy(rng.standard_normal((batch, FACE_DESCRIPTOR_DIM)).astype(np.float32))
         cond = MotionConditioning(torch.stack(feats), prompt, times, face, prefix, prefix_mask)
-        return x0.to(device), cond
+        return x0.to(device), cond, weight.to(device)
 
 
 def _pad(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,9 +169,17 @@ def _pad(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 # ---------------------------------------------------------------------------------------------------- training
 def flow_matching_loss(
-    model: MotionDiT, x0: torch.Tensor, cond: MotionConditioning, cfg: TrainConfig, gen: torch.Generator
+    model: MotionDiT,
+    x0: torch.Tensor,
+    cond: MotionConditioning,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Rectified flow: x_t = (1 - s) x0 + s noise, target velocity noise - x0; s ~ logit-normal (SD3)."""
+    """Rectified flow: x_t = (1 - s) x0 + s noise, target velocity noise - x0; s ~ logit-normal (SD3).
+
+    ``weight`` (B, T): per-frame loss weights (the weighted mean is returned); items whose text is dropped for
+    classifier-free guidance get weight 1 everywhere, since they cannot know what the phases ask for."""
     batch = x0.shape[0]
     sigma = torch.sigmoid(torch.randn(batch, generator=gen))  # (B,)
     noise = torch.randn(x0.shape, generator=gen)
@@ -170,7 +187,11 @@ def flow_matching_loss(
     drop_text = torch.rand(batch, generator=gen) < cfg.drop_text
     drop_audio = torch.rand(batch, generator=gen) < cfg.drop_audio
     out = model(x_t, sigma * 1000.0, cond, drop_text=drop_text, drop_audio=drop_audio, paca_mode=cfg.paca_mode)
-    return (out.sample - (noise - x0)).square().mean()
+    err = (out.sample - (noise - x0)).square().mean(dim=-1)  # (B, T)
+    if weight is None:
+        return err.mean()
+    weight = torch.where(drop_text[:, None], torch.ones_like(weight), weight)
+    return (err * weight).sum() / weight.sum()
 
 
 def _lr(step: int, cfg: TrainConfig) -> float:
@@ -181,10 +202,19 @@ def _lr(step: int, cfg: TrainConfig) -> float:
 
 
 def ensure_dataset(cfg: TrainConfig) -> Path:
-    data = Path(cfg.data_dir)
-    if not (data / "manifest.json").is_file():
-        from .synth import build_dataset
+    from .synth import SYNTHESIS_VERSION, build_dataset, load_dataset
 
+    data = Path(cfg.data_dir)
+    if (data / "manifest.json").is_file():
+        ds = load_dataset(data)
+        found = ds.synthesis_version
+        # 0: real footage. Version 2 changed phase actions only: stage-1 clips (no phases) are the same in 1 and 2.
+        if found not in (0, SYNTHESIS_VERSION) and ds.manifest.get("stage") == 2:
+            raise InputError(
+                f"{data} holds clips of an older synthesis (version {found}, now {SYNTHESIS_VERSION}): delete the "
+                f"folder to rebuild it, or set data_dir to a new folder."
+            )
+    else:
         print(f"building {cfg.num_clips} stage-{cfg.stage} clips in {data} ...", flush=True)
         build_dataset(
             data,
@@ -286,10 +316,10 @@ def train(cfg: TrainConfig) -> Path:
     bar = tqdm(total=cfg.steps, initial=step, desc=f"stage {cfg.stage}", disable=not accelerator.is_main_process)
     running, t0 = None, time.perf_counter()
     while step < cfg.steps:
-        x0, cond = bank.batch(rng, cfg, accelerator.device)
+        x0, cond, weight = bank.batch(rng, cfg, accelerator.device)
         for group in optimizer.param_groups:
             group["lr"] = _lr(step, cfg)
-        loss = flow_matching_loss(model, x0, cond, cfg, gen)
+        loss = flow_matching_loss(model, x0, cond, cfg, gen, weight)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         if cfg.grad_clip:

@@ -10,11 +10,12 @@ import os
 
 # OpenMP workers spin only briefly before they sleep. With libgomp's default (300,000 spins), torch's 2 threads on a
 # 2-core machine that also runs one other busy process stall at every barrier: diffusion for a 10 s clip went from
-# 0.86 s to 49 s here. 10,000 spins keep 0.86 s on a quiet machine and ~6 s next to a busy process; sleeping at once
-# (OMP_WAIT_POLICY=PASSIVE) gives 1.5 s next to a busy process but 2.0 s on a quiet one, so on a shared machine
-# set that yourself (or use one thread). libgomp reads these when torch loads: import actavatar before torch.
+# 0.85 s to 49 s here. Measured (quiet / next to one busy process): 1,000 spins 0.95 s / 2.5 s; 3,000 spins
+# 0.85 s / 3.6 s; 10,000 spins 0.83 s / 6 s; sleeping at once (OMP_WAIT_POLICY=PASSIVE) 2.0 s / 1.5 s; one thread
+# 1.26 s / 1.26 s. On a machine you share, prefer PASSIVE or one thread. libgomp reads these when torch loads:
+# import actavatar before torch.
 if "OMP_WAIT_POLICY" not in os.environ:
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+    os.environ.setdefault("GOMP_SPINCOUNT", "3000")
 
 __version__ = "0.1.0"
 

@@ -16,7 +16,7 @@ def test_import_is_light_and_sets_the_spin_count():
         "import sys, os, actavatar; "
         "print('torch' in sys.modules, 'gradio' in sys.modules, os.environ['GOMP_SPINCOUNT'])"
     )
-    assert out.split() == ["False", "False", "10000"]
+    assert out.split() == ["False", "False", "3000"]
 
 
 def test_a_users_own_openmp_settings_are_kept():

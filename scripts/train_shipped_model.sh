@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Reproduce the shipped MotionDiT weights: synthesise data, train both stages, copy the EMA weights into assets/.
-# CPU recipe for 2 cores (one intra-op thread per job); about an hour on the project's machine (see MODEL_CARD.md).
+# CPU recipe for 2 cores: each training job uses one intra-op thread, so stage 2's data is synthesised on the other
+# core while stage 1 trains. About an hour on the project's machine (see MODEL_CARD.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
-python -m actavatar train --stage 1        # configs/motion_stage1.toml -> runs/stage1
-python -m actavatar train --stage 2        # configs/motion_stage2.toml -> runs/stage2 (starts from runs/stage1)
+python -m actavatar train --stage 2 --data-only &   # configs/motion_stage2.toml's data, one worker
+data_pid=$!
+python -m actavatar train --stage 1                 # configs/motion_stage1.toml -> runs/stage1
+wait "$data_pid"
+python -m actavatar train --stage 2                 # configs/motion_stage2.toml -> runs/stage2 (starts from runs/stage1)
 dest=assets/checkpoints/actavatar-motion
 mkdir -p "$dest"
 rm -rf "$dest/transformer" "$dest/scheduler"

@@ -103,3 +103,30 @@ def test_phase_frames_weigh_more_in_the_loss(tmp_path, data_dir):
     ones = flow_matching_loss(model, x0, cond, cfg, torch.Generator().manual_seed(0), torch.ones_like(weight))
     weighted = flow_matching_loss(model, x0, cond, cfg, torch.Generator().manual_seed(0), weight)
     assert torch.allclose(plain, ones) and torch.isfinite(weighted) and not torch.allclose(plain, weighted)
+
+
+def test_stage2_data_of_an_older_synthesis_is_refused(tmp_path, data_dir):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(data_dir, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["synthesis_version"]  # as written before the field existed: version 1
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="older synthesis .*delete the folder"):
+        train(tiny(tmp_path, old, stage=2, init_from=""))
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_only_synthesises_and_trains_nothing(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "actavatar", "train", "--stage", "1", "--data-only", "--num-clips", "3",
+         "--data", str(tmp_path / "d"), "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "stage 1 data:" in out.stdout
+    assert json.loads((tmp_path / "d" / "manifest.json").read_text())["n"] == 3
+    assert not (tmp_path / "run").exists()

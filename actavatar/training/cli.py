@@ -20,11 +20,17 @@ def add_train_parser(sub) -> None:
     p.add_argument("--paca", dest="paca_mode", choices=["hard", "soft", "off"])
     p.add_argument("--seed", type=int)
     p.add_argument("--save-every", type=int, dest="save_every")
+    p.add_argument(
+        "--data-only",
+        action="store_true",
+        help="only synthesise (or check) the training data, with one worker, and exit (e.g. stage 2's data while "
+        "stage 1 trains on the other core)",
+    )
     p.set_defaults(run=run_train)
 
 
 def run_train(args) -> int:
-    from .train import TrainConfig, train
+    from .train import TrainConfig, ensure_dataset, train
 
     config = args.config or DEFAULT_CONFIGS[args.stage]
     if not Path(config).is_file():
@@ -46,6 +52,9 @@ def run_train(args) -> int:
         )
     }
     cfg = TrainConfig.from_toml(config, stage=args.stage, **overrides)
+    if args.data_only:
+        print(f"stage {cfg.stage} data: {ensure_dataset(cfg, workers=1)}")
+        return 0
     out = train(cfg)
     print(f"stage {cfg.stage} checkpoint: {out}")
     return 0

@@ -201,7 +201,8 @@ def _lr(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def ensure_dataset(cfg: TrainConfig) -> Path:
+def ensure_dataset(cfg: TrainConfig, workers: int | None = None) -> Path:
+    """The config's data folder, synthesised there first if missing (``workers`` processes; default: all cores)."""
     from .synth import SYNTHESIS_VERSION, build_dataset, load_dataset
 
     data = Path(cfg.data_dir)
@@ -222,7 +223,7 @@ def ensure_dataset(cfg: TrainConfig) -> Path:
             "train",
             cfg.stage,
             cfg.data_seed,
-            workers=max(1, (os.cpu_count() or 1)),
+            workers=workers or max(1, (os.cpu_count() or 1)),
             progress=True,
         )
     return data
@@ -256,10 +257,10 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     accelerator = Accelerator()
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     data_dir = ensure_dataset(cfg) if accelerator.is_main_process else Path(cfg.data_dir)
     accelerator.wait_for_everyone()
+    out = Path(cfg.out_dir)  # only once the data is known good: a refused run leaves no empty run folder
+    out.mkdir(parents=True, exist_ok=True)
     t_load = time.perf_counter()
     bank = ClipBank(data_dir, cfg.stage)
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")

@@ -132,42 +132,14 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             wav, video = tmp / f"clip{i}.wav", tmp / f"clip{i}.mp4"
             sf.write(wav, sample.audio, sample.sample_rate)
             lead = max(0, int(cfg.neutral_lead_frames))
-            if lead:
-                if cfg.checkpoint == "ground-truth":
-                    motion = sample.motion
-                else:
-                    motion = generate(
-                        portrait,
-                        wav,
-                        sample.plan,
-                        out=None,
-                        steps=cfg.steps,
-                        seed=i,
-                        fps=sample.fps,
-                        size=cfg.size,
-                        paca=cfg.paca,
-                        schedule=cfg.schedule,
-                        checkpoint=cfg.checkpoint,
-                    ).motion
-                renderer = PortraitRenderer(load_portrait(portrait), faces[portrait], size=cfg.size)
-                padded = np.concatenate([np.zeros((lead, motion.shape[1]), np.float32), motion]).astype(np.float32)
-                write_video(renderer.render_all(padded), video, sample.fps, num_frames=len(padded))
-            elif cfg.checkpoint == "ground-truth":
-                image = load_portrait(portrait)
-                renderer = PortraitRenderer(image, faces[portrait], size=cfg.size)
-                write_video(
-                    renderer.render_all(sample.motion),
-                    video,
-                    sample.fps,
-                    audio_path=wav,
-                    num_frames=len(sample.motion),
-                )
+            if cfg.checkpoint == "ground-truth":
+                motion = sample.motion
             else:
-                generate(
+                motion = generate(
                     portrait,
                     wav,
                     sample.plan,
-                    out=video,
+                    out=None,
                     steps=cfg.steps,
                     seed=i,
                     fps=sample.fps,
@@ -175,7 +147,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
                     paca=cfg.paca,
                     schedule=cfg.schedule,
                     checkpoint=cfg.checkpoint,
-                )
+                ).motion
+            # Rendered exactly as ``generate(out=...)`` would, after ``lead`` frames of the portrait at rest.
+            renderer = PortraitRenderer(load_portrait(portrait), faces[portrait], size=cfg.size)
+            padded = np.concatenate([np.zeros((lead, motion.shape[1]), np.float32), motion]).astype(np.float32)
+            write_video(renderer.render_all(padded), video, sample.fps, num_frames=len(padded))
             track = extract_motion(video, calibrated=True)  # our renderer's pixels: undo mediapipe's under-reading
             if lead:
                 track.values = track.values[lead:]

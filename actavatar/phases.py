@@ -78,6 +78,9 @@ class PhasePlan:
     base: str = ""
     phases: tuple[Phase, ...] = field(default_factory=tuple)
 
+    def __post_init__(self):  # clean like Phase.text, so a plan equals its own JSON/SRT round trip
+        object.__setattr__(self, "base", clean_text(self.base))
+
     # ----------------------------------------------------------------------------------------------- construction
     @classmethod
     def from_dict(cls, data: Mapping) -> PhasePlan:

@@ -13,10 +13,10 @@ import soundfile as sf
 from conftest import speechlike
 
 try:  # the server (concurrency 1, fast heartbeat) and the checks of the API tests
-    from tests.test_browser import ARGS, CHROMIUM, Page
+    from tests.test_browser import CHROMIUM, Page, browser  # noqa: F401
     from tests.test_cancel import PORTRAIT, assert_stopped_and_clean, request_folders, server, wait_until  # noqa: F401
 except ImportError:
-    from test_browser import ARGS, CHROMIUM, Page
+    from test_browser import CHROMIUM, Page, browser  # noqa: F401
     from test_cancel import PORTRAIT, assert_stopped_and_clean, request_folders, server, wait_until  # noqa: F401
 
 pytestmark = [
@@ -24,14 +24,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

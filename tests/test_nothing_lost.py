@@ -90,21 +90,6 @@ def test_cli_terminated_mid_encode_leaves_nothing(tiny_checkpoint, long_speech, 
     assert not encoder.is_running() or encoder.status() == psutil.STATUS_ZOMBIE
 
 
-def test_cli_killed_mid_encode_never_shows_a_partial_mp4(tiny_checkpoint, long_speech, tmp_path):
-    """SIGKILL cannot be cleaned up after; the atomic rename still guarantees no partial file under the real name.
-    What can remain is the hidden temp file and ffmpeg's log (``.clip.<hex>.tmp.mp4``/``.tmp.log``) next to it."""
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    proc = _cli(tiny_checkpoint, long_speech, out_dir)
-    encoder = _wait_for_encoding(proc, out_dir)
-    proc.kill()
-    proc.communicate(timeout=60)
-    encoder.wait(timeout=60)  # ffmpeg sees its input end and finishes the temp file
-    names = [p.name for p in out_dir.iterdir()]
-    assert "clip.mp4" not in names and "clip.json" not in names
-    assert all(n.startswith(".clip.") and n.endswith((".tmp.mp4", ".tmp.log")) for n in names), names
-
-
 def test_app_cache_is_cleaned_and_failed_runs_leave_no_folder(tmp_path):
     assert app.demo.delete_cache == (1800, 3600)  # Gradio deletes cached files older than 1 h, every 30 min
     from gradio.utils import get_upload_folder
@@ -119,9 +104,11 @@ def test_app_cache_is_cleaned_and_failed_runs_leave_no_folder(tmp_path):
     assert set(folder.glob("*")) == before  # the request folder made for this run is gone again
 
 
-def test_cli_killed_mid_encode_leaves_temps_the_next_run_sweeps(tiny_checkpoint, long_speech, tmp_path):
-    """SIGKILL leaves the hidden temps; they are kept while they could be a live run's, and the next ``generate``
-    into that folder removes them once they are an hour old (``actavatar.tempfiles``)."""
+def test_cli_killed_mid_encode_leaves_only_temps_the_next_run_sweeps(tiny_checkpoint, long_speech, tmp_path):
+    """SIGKILL cannot be cleaned up after; the atomic rename still guarantees no partial file under the real name.
+    What remains is the hidden temp file and ffmpeg's log (``.clip.<hex>.tmp.mp4``/``.tmp.log``): they are kept
+    while they could be a live run's, and the next ``generate`` into that folder removes them once they are an hour
+    old (``actavatar.tempfiles``)."""
     from actavatar.tempfiles import STALE_AFTER_S, sweep_stale_temps
 
     out_dir = tmp_path / "out"
@@ -130,7 +117,10 @@ def test_cli_killed_mid_encode_leaves_temps_the_next_run_sweeps(tiny_checkpoint,
     encoder = _wait_for_encoding(proc, out_dir)
     proc.kill()
     proc.communicate(timeout=60)
-    encoder.wait(timeout=60)
+    encoder.wait(timeout=60)  # ffmpeg sees its input end and finishes the temp file
+    names = [p.name for p in out_dir.iterdir()]
+    assert "clip.mp4" not in names and "clip.json" not in names
+    assert all(n.startswith(".clip.") and n.endswith((".tmp.mp4", ".tmp.log")) for n in names), names
     leftovers = sorted(out_dir.iterdir())
     assert [p.name.rsplit(".", 1)[-1] for p in leftovers] == ["log", "mp4"], leftovers
     assert sweep_stale_temps(out_dir) == []  # fresh: as far as anyone can tell, a run still writing them

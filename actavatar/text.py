@@ -18,6 +18,13 @@ TEXT_DIM = 384
 MAX_TOKENS = 64  # action phrases and base prompts are short; longer texts are truncated (documented in report)
 
 
+def with_pooled(states: torch.Tensor) -> torch.Tensor:
+    """(L, D) token states -> (1 + L, D): the sentence embedding (mean of the token states, all-MiniLM-L6-v2's own
+    pooling, in which paraphrases lie close) first, then the tokens. Models trained with ``text_pooled_token``
+    see every text block this way."""
+    return torch.cat([states.mean(dim=0, keepdim=True), states])
+
+
 class TextEncoder:
     """Encodes a batch of strings to padded token states ``(N, L, 384)`` and a key mask ``(N, L)``."""
 
@@ -52,8 +59,10 @@ class TextEncoder:
         self._model = model.eval().requires_grad_(False)
 
     @torch.no_grad()
-    def encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """All texts in one forward pass (uncached ones only). Returns (N, L, 384) float32 and (N, L) bool."""
+    def encode(self, texts: Sequence[str], pooled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """All texts in one forward pass (uncached ones only). Returns (N, L, 384) float32 and (N, L) bool.
+
+        ``pooled``: each sequence starts with its sentence embedding (``with_pooled``)."""
         with self._lock:
             self._load()
             todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
@@ -68,6 +77,8 @@ class TextEncoder:
                     while len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
             seqs = [self._cache[t] for t in texts]
+            if pooled:
+                seqs = [with_pooled(q) for q in seqs]
             for t in texts:
                 self._cache.move_to_end(t)
         length = max(s.shape[0] for s in seqs)

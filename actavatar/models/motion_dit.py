@@ -186,6 +186,7 @@ class MotionDiT(ModelMixin, ConfigMixin):
         schedule: str = "progressive",  # ModalitySchedule the gates are initialised from
         paca_mode: str = "hard",  # default PACA mask: hard | soft | off
         soft_width_s: float = DEFAULT_SOFT_WIDTH_S,  # feather width of the soft mask
+        text_pooled_token: bool = False,  # each text block starts with its sentence embedding (text.with_pooled)
     ):
         super().__init__()
         self.gradient_checkpointing = False

@@ -30,7 +30,7 @@ from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM
 from ..phases import PhasePlan
-from ..text import default_text_encoder
+from ..text import default_text_encoder, with_pooled
 from .config import config_from_toml
 
 
@@ -59,6 +59,14 @@ class TrainConfig:
     max_prefix: int = 25
     schedule: str = "progressive"  # ModalitySchedule initialisation
     paca_mode: str = "hard"  # "off" trains the ablation where all phase texts form one global prompt
+    # Text generalisation (stage 2): each phase text also appears as ``text_variants`` surface variants
+    # (training/augment.py; never a held-out phrasing), used with probability ``text_augment``; each token between
+    # [CLS] and [SEP] of a phase text is hidden with probability ``token_dropout`` (at least one is kept); and
+    # ``text_pooled_token`` puts each text's sentence embedding before its tokens (stored in the model config).
+    text_variants: int = 0
+    text_augment: float = 0.0
+    token_dropout: float = 0.0
+    text_pooled_token: bool = False
     model_dim: int = 128
     model_layers: int = 8
     seed: int = 0
@@ -75,7 +83,8 @@ class TrainConfig:
 class ClipBank:
     """Training clips held in memory with precomputed audio features and encoded texts."""
 
-    def __init__(self, data_dir: Path, stage: int, fps_expected: float = 25.0):
+    def __init__(self, data_dir: Path, stage: int, fps_expected: float = 25.0, text_variants: int = 0, seed: int = 0):
+        from .augment import variants
         from .synth import load_dataset
 
         ds = load_dataset(data_dir)
@@ -90,13 +99,13 @@ class ClipBank:
             plan = sample.plan if stage == 2 else PhasePlan(sample.plan.base, ())
             self.plans.append(plan)
         texts = sorted({t for p in self.plans for t in [p.base, *(ph.text for ph in p.phases)]})
-        encoder = default_text_encoder()
-        self.text = {}
-        for i in range(0, len(texts), 256):
-            chunk = texts[i : i + 256]
-            states, mask = encoder.encode(chunk)
-            for j, t in enumerate(chunk):
-                self.text[t] = states[j, : int(mask[j].sum())].half()
+        self.variants: dict[str, list[str]] = {}
+        if text_variants > 0:
+            rng = np.random.default_rng([seed, 17])
+            phase_texts = sorted({ph.text for p in self.plans for ph in p.phases})
+            self.variants = {t: variants(t, rng, text_variants) for t in phase_texts}
+            texts = sorted(set(texts) | {v for vs in self.variants.values() for v in vs})
+        self.text = encode_texts_cached(texts, Path(data_dir))
         self.lengths = np.array([m.shape[0] for m in self.motion])
 
     def __len__(self) -> int:
@@ -126,8 +135,8 @@ class ClipBank:
             keep = [p for p in plan.phases if p.end > t0 and p.start < t1]
             if keep and rng.random() < cfg.drop_phases:
                 keep = []
-            base.append(self.text[plan.base].float())
-            phase_states.append([self.text[p.text].float() for p in keep])
+            base.append(self._states(plan.base, rng, cfg, augment=False))
+            phase_states.append([self._states(p.text, rng, cfg) for p in keep])
             spans.append([(p.start - t0, p.end - t0) for p in keep])
         base_t, base_m = _pad([*base])
         packed = []
@@ -155,6 +164,56 @@ class ClipBank:
         face = torch.from_numpy(rng.standard_normal((batch, FACE_DESCRIPTOR_DIM)).astype(np.float32))
         cond = MotionConditioning(torch.stack(feats), prompt, times, face, prefix, prefix_mask)
         return x0.to(device), cond, weight.to(device)
+
+    def _states(self, text: str, rng: np.random.Generator, cfg: TrainConfig, augment: bool = True) -> torch.Tensor:
+        """(L, D) token states of ``text`` as the model sees them in this batch: maybe a variant, maybe with tokens
+        hidden, maybe led by the sentence embedding (see ``TrainConfig.text_variants``)."""
+        if augment and cfg.text_augment > 0 and self.variants.get(text) and rng.random() < cfg.text_augment:
+            options = self.variants[text]
+            text = options[int(rng.integers(len(options)))]
+        states = self.text[text].float()
+        if augment and cfg.token_dropout > 0 and states.shape[0] > 3:
+            keep = rng.random(states.shape[0]) >= cfg.token_dropout
+            keep[0] = keep[-1] = True  # [CLS] and [SEP]
+            if not keep[1:-1].any():
+                keep[1 + int(rng.integers(states.shape[0] - 2))] = True
+            states = states[torch.from_numpy(keep)]
+        return with_pooled(states) if cfg.text_pooled_token else states
+
+
+def encode_texts_cached(texts: list[str], cache_dir: Path) -> dict[str, torch.Tensor]:
+    """MiniLM token states (fp16) of ``texts``, cached in ``cache_dir`` (one safetensors file per distinct text
+    list, written atomically): re-runs on the same data (resumes, ablation rows) skip the encoding."""
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    digest = hashlib.sha1("\n".join(["all-MiniLM-L6-v2", *texts]).encode("utf-8")).hexdigest()[:16]
+    path = cache_dir / f".text-states-{digest}.safetensors"
+    if path.is_file():
+        try:
+            data = load_file(path)
+            states, offsets = data["states"], data["offsets"].tolist()
+            if len(offsets) == len(texts) + 1:
+                return {t: states[offsets[i] : offsets[i + 1]] for i, t in enumerate(texts)}
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+            pass
+    encoder = default_text_encoder()
+    out: dict[str, torch.Tensor] = {}
+    for i in range(0, len(texts), 256):
+        chunk = texts[i : i + 256]
+        states, mask = encoder.encode(chunk)
+        for j, t in enumerate(chunk):
+            out[t] = states[j, : int(mask[j].sum())].half()
+    if texts:
+        lengths = torch.tensor([0] + [out[t].shape[0] for t in texts])
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            save_file({"states": torch.cat([out[t] for t in texts]), "offsets": lengths.cumsum(0)}, tmp)
+            os.replace(tmp, path)
+        except OSError:  # read-only data folder: train without the cache
+            tmp.unlink(missing_ok=True)
+    return out
 
 
 def _pad(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,19 +321,23 @@ def train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out_dir)  # only once the data is known good: a refused run leaves no empty run folder
     out.mkdir(parents=True, exist_ok=True)
     t_load = time.perf_counter()
-    bank = ClipBank(data_dir, cfg.stage)
+    bank = ClipBank(data_dir, cfg.stage, text_variants=cfg.text_variants if cfg.stage == 2 else 0, seed=cfg.seed)
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 
     torch.manual_seed(cfg.seed)
     if init is not None:
         model = MotionDiT.from_pretrained(init, use_safetensors=True)
-        model.register_to_config(paca_mode=cfg.paca_mode)
+        model.register_to_config(paca_mode=cfg.paca_mode, text_pooled_token=cfg.text_pooled_token)
         if cfg.schedule != model.config.schedule:  # schedule ablations: gates re-initialised for this stage
             model.modality_schedule.reset(cfg.schedule)
             model.register_to_config(schedule=cfg.schedule)
     else:
         model = MotionDiT(
-            dim=cfg.model_dim, num_layers=cfg.model_layers, schedule=cfg.schedule, paca_mode=cfg.paca_mode
+            dim=cfg.model_dim,
+            num_layers=cfg.model_layers,
+            schedule=cfg.schedule,
+            paca_mode=cfg.paca_mode,
+            text_pooled_token=cfg.text_pooled_token,
         )
     model.train()
     ema = MotionDiT.from_config(model.config)

@@ -8,6 +8,7 @@ Models load lazily on first call and are reused (thread-safe); every request get
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import tempfile
@@ -176,10 +177,7 @@ def generate(
         renderer = PortraitRenderer(image, face, size=size) if out is not None else None
 
     pipe = get_pipeline(checkpoint)
-    result = pipe(
-        wave,
-        plan,
-        face.descriptor if face is not None else None,
+    options = dict(
         fps=fps,
         num_inference_steps=steps,
         text_guidance=text_guidance,
@@ -189,33 +187,15 @@ def generate(
         seed=seed,
         progress=progress,
     )
-    timings = dict(result.timings_s)
-    num_frames = result.motion.shape[0]
-
+    descriptor = face.descriptor if face is not None else None
     video_path = None
-    if out is not None:
-        from .render import write_video
-
-        t_out = time.perf_counter()
-        render_time = 0.0
-
-        def frames():
-            nonlocal render_time
-            iterator = renderer.render_all(result.motion)
-            for i in range(num_frames):
-                t = time.perf_counter()
-                frame = next(iterator)
-                render_time += time.perf_counter() - t
-                yield frame
-                if progress:
-                    progress("render", i + 1, num_frames)
-            if progress:
-                progress("mux", 0, 1)
-
-        video_path = write_video(frames(), out, fps, audio_path=audio, num_frames=num_frames)
-        # Frames stream into ffmpeg while they render: "mux" is the wall time not spent rendering.
-        timings["render"] = render_time
-        timings["mux"] = time.perf_counter() - t_out - render_time
+    if out is None:
+        result = pipe(wave, plan, descriptor, **options)
+        timings = dict(result.timings_s)
+    else:
+        result, timings, video_path = _generate_streaming(
+            pipe, wave, plan, descriptor, options, renderer, out, audio, fps, progress
+        )
     timings["total"] = time.perf_counter() - t0
 
     data = build_report(
@@ -237,6 +217,103 @@ def generate(
     if report is not None:
         write_json_atomic(report, data)
     return GenerationResult(Path(video_path) if video_path else None, data, result.motion)
+
+
+def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, audio, fps, progress):
+    """Diffusion in a worker thread, rendering and encoding here: each window's final frames are rendered into
+    ffmpeg while the next window is denoised. Returns (pipeline output, timings, video path).
+
+    Once frames stream, the worker continues on one intra-op thread (``torch.set_num_threads`` is per thread): two
+    OpenMP threads beside the renderer and ffmpeg would wait at every barrier for a core. An error or a cancel on
+    either side stops both, and no partial mp4 is left (``write_video``)."""
+    import queue
+
+    import torch
+
+    from .pipelines.motion import num_video_frames
+    from .render import write_video
+
+    num_frames = num_video_frames(len(wave), fps)
+    chunks: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    outcome: dict = {}
+
+    def on_frames(start: int, rows: np.ndarray) -> None:
+        if stop.is_set():
+            raise Cancelled("the video writer stopped")
+        torch.set_num_threads(1)  # this thread only: the renderer and ffmpeg now share the cores
+        chunks.put(rows)
+
+    # One progress stream for the caller, never called from both threads at once: denoising steps until the first
+    # frame renders, then rendered frames (which wait for the later windows anyway). A cancel raised from the
+    # caller's callback in either thread stops both.
+    report_lock = threading.Lock()
+    rendering = False
+
+    def step_progress(stage: str, i: int, n: int) -> None:
+        if stop.is_set():
+            raise Cancelled("the video writer stopped")
+        if progress is not None:
+            with report_lock:
+                if not rendering:
+                    progress(stage, i, n)
+
+    def render_progress(stage: str, i: int, n: int) -> None:
+        nonlocal rendering
+        if progress is not None:
+            with report_lock:
+                rendering = True
+                progress(stage, i, n)
+
+    def work() -> None:
+        try:
+            outcome["result"] = pipe(
+                wave, plan, descriptor, **{**options, "progress": step_progress}, on_frames=on_frames
+            )
+        except BaseException as err:  # noqa: BLE001 - handed to the main thread and raised there
+            outcome["error"] = err
+        finally:
+            chunks.put(None)
+
+    render_time, t_last = 0.0, None
+
+    def frames():
+        nonlocal render_time, t_last
+        done = 0
+        while True:
+            rows = chunks.get()
+            if rows is None:
+                if "error" in outcome:
+                    raise outcome["error"]
+                break
+            t = time.perf_counter()
+            for frame in renderer.render_all(rows):
+                render_time += time.perf_counter() - t
+                yield frame
+                done += 1
+                render_progress("render", done, num_frames)
+                t = time.perf_counter()
+        t_last = time.perf_counter()
+        render_progress("mux", 0, 1)
+
+    # The worker runs in a copy of this thread's context: callers' progress trackers (Gradio's) live in contextvars.
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="actavatar-diffusion")
+    t_out = time.perf_counter()
+    worker.start()
+    try:
+        video_path = write_video(frames(), out, fps, audio_path=audio, num_frames=num_frames)
+    finally:
+        stop.set()
+        worker.join()
+    result = outcome["result"]
+    timings = dict(result.timings_s)
+    # Frames stream into ffmpeg while the later windows denoise, so the stages overlap: "render" is the renderer's
+    # own time, "mux" the wait for ffmpeg after the last frame (its flush, the audio, faststart), "video" the wall
+    # time from the start of the diffusion to the finished file.
+    timings["render"] = render_time
+    timings["mux"] = time.perf_counter() - t_last
+    timings["video"] = time.perf_counter() - t_out
+    return result, timings, video_path
 
 
 def build_report(result, plan: PhasePlan, *, seed: int, notes: list[str], timings: dict, settings: dict) -> dict:

@@ -169,7 +169,11 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         callback_on_step_end: Callable[[ActAvatarMotionPipeline, int, int, dict], dict] | None = None,
         progress: Callable[[str, int, int], None] | None = None,
         precision: str = "auto",  # "auto": bf16 autocast where the CPU has native bf16, else fp32; "fp32"; "bf16"
+        on_frames: Callable[[int, np.ndarray], None] | None = None,
     ) -> MotionPipelineOutput:
+        """Generate motion for ``audio``. ``on_frames(start, rows)`` (optional) receives the final motion rows as soon
+        as each window is done (a window's last ``overlap_frames`` wait for the next window's cross-fade), in order,
+        so rendering can start before the whole clip is generated; the rows equal the returned ``motion`` slice."""
         timings, t_start = {}, time.perf_counter()
         paca_mode = paca_mode or self.transformer.config.paca_mode
         plan = self.check_inputs(audio, plan or PhasePlan(), face, fps, num_inference_steps, paca_mode, schedule)
@@ -208,6 +212,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         else:
             branches = 3
         total_steps = num_inference_steps * len(windows)
+        emitted = 0  # frames handed to on_frames so far
         t_diff = time.perf_counter()
 
         with self.progress_bar(total=total_steps) as bar:
@@ -270,6 +275,11 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                     motion[w0 + known : w1] = new[known:]
                 else:
                     motion[w0:w1] = new
+                if on_frames is not None:
+                    final = num_frames if w == len(windows) - 1 else windows[w + 1][0]
+                    if final > emitted:
+                        on_frames(emitted, self._output_motion(motion[emitted:final]))
+                        emitted = final
                 cols = [0] + [k + 1 for k in keep]
                 attention[w0 + known : w1][:, cols] = win_attn[known:]
                 if known:
@@ -278,7 +288,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                     )
 
         timings["diffusion"] = time.perf_counter() - t_diff
-        out_motion = np.clip(denormalize_motion(motion).numpy().astype(np.float32), _LOW, _HIGH)
+        out_motion = self._output_motion(motion)
         layers = {**model.modality_schedule.to_dict(), **meter.shares()}
         return MotionPipelineOutput(
             motion=out_motion,
@@ -291,6 +301,11 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
             windows=windows,
             precision="bf16" if bf16 else "fp32",
         )
+
+    @staticmethod
+    def _output_motion(motion: torch.Tensor) -> np.ndarray:
+        """Normalised (T, D) -> motion parameters in their units, clipped to the valid ranges."""
+        return np.clip(denormalize_motion(motion).numpy().astype(np.float32), _LOW, _HIGH)
 
     def _model_for_schedule(self, schedule: str | None) -> MotionDiT:
         """The trained gates, or (ablation) a copy whose gates are reset to a different named schedule."""

@@ -161,3 +161,30 @@ def test_cached_audio_keys_values_give_the_same_prediction():
     plain = model(x, t, enc).sample
     cached = model(x, t, model.cache_audio_kv(enc)).sample
     torch.testing.assert_close(cached, plain, atol=1e-6, rtol=1e-6)
+
+
+def test_phase_clock_tells_frames_where_they_are_inside_their_phase():
+    torch.manual_seed(0)
+    plain = MotionDiT(**TINY_CONFIG).eval()
+    clocked = MotionDiT(**TINY_CONFIG, phase_clock=True).eval()
+    missing, unexpected = clocked.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("phase_clock_embed.") for k in missing)
+    cond = conditioning(frames=40, phases=((0.2, 0.8), (1.0, 1.5)))
+    x, t = torch.randn(1, 40, 14), torch.tensor([500.0])
+    with torch.no_grad():
+        # Zero-initialised output layer: a stage-1 model gains the clock without changing its predictions.
+        assert torch.equal(plain(x, t, cond).sample, clocked(x, t, cond).sample)
+        feats = clocked._phase_clock_features(cond.prompt, cond.frame_times)[0]  # (T, 2F)
+    times = cond.frame_times[0]
+    outside = (times < 0.2) | ((times >= 0.8) & (times < 1.0)) | (times >= 1.5)
+    assert (feats[outside] == 0).all() and (feats[~outside].abs().sum(-1) > 0).all()
+    # Two frames at the same offset into different phases of the same length share the "since start" half.
+    a, b = int(torch.nonzero(times >= 0.2)[0]), int(torch.nonzero(times >= 1.0)[0])
+    f = feats.shape[-1] // 2
+    assert torch.allclose(feats[a, :f], feats[b, :f], atol=1e-5)
+    with torch.no_grad():
+        torch.nn.init.normal_(clocked.phase_clock_embed[-1].weight, std=0.1)
+        dropped = clocked.encode_conditions(cond.repeat(2), drop_text=torch.tensor([False, True]))
+        off = clocked.encode_conditions(cond, paca_mode="off")
+    assert dropped.phase_clock[0].abs().sum() > 0 and (dropped.phase_clock[1] == 0).all()  # the null prompt: no clock
+    assert off.phase_clock is None  # PACA off: no time anchoring at all

@@ -130,3 +130,16 @@ def test_data_only_synthesises_and_trains_nothing(tmp_path, monkeypatch):
     assert "stage 1 data:" in out.stdout
     assert json.loads((tmp_path / "d" / "manifest.json").read_text())["n"] == 3
     assert not (tmp_path / "run").exists()
+
+
+def test_stage2_adds_the_phase_clock_to_a_stage1_model(tmp_path, data_dir):
+    from actavatar.pipelines.motion import ActAvatarMotionPipeline
+
+    stage1 = train(tiny(tmp_path, data_dir, stage=1, out_dir=str(tmp_path / "s1"), steps=1))
+    assert ActAvatarMotionPipeline.from_checkpoint(stage1).transformer.phase_clock_embed is None
+    stage2 = train(
+        tiny(tmp_path, data_dir, stage=2, out_dir=str(tmp_path / "s2"), init_from=str(stage1), phase_clock=True)
+    )
+    model = ActAvatarMotionPipeline.from_checkpoint(stage2).transformer
+    assert model.config.phase_clock and model.phase_clock_embed is not None
+    assert model.phase_clock_embed[-1].weight.abs().sum() > 0  # trained away from its zero start

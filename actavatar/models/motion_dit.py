@@ -31,6 +31,7 @@ from .paca import (
     frame_phase_weights,
     phase_attention_bias,
     phase_attention_context,
+    sinusoid,
 )
 
 
@@ -68,6 +69,7 @@ class EncodedConditioning:
     face: torch.Tensor  # (B, D) face-descriptor embedding
     prefix: torch.Tensor  # (B, T, motion_dim + 1) known prefix motion and its mask
     audio_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # per block (B, H, T, d) keys/values (inference)
+    phase_clock: torch.Tensor | None = None  # (B, T, D) time within the frame's phase, added to the frame tokens
 
 
 @dataclass
@@ -187,6 +189,7 @@ class MotionDiT(ModelMixin, ConfigMixin):
         paca_mode: str = "hard",  # default PACA mask: hard | soft | off
         soft_width_s: float = DEFAULT_SOFT_WIDTH_S,  # feather width of the soft mask
         text_pooled_token: bool = False,  # each text block starts with its sentence embedding (text.with_pooled)
+        phase_clock: bool = False,  # frame tokens get the time since their phase started and until it ends
     ):
         super().__init__()
         self.gradient_checkpointing = False
@@ -199,6 +202,14 @@ class MotionDiT(ModelMixin, ConfigMixin):
         self.null_text = nn.Parameter(torch.randn(num_null_text_tokens, text_dim) * 0.02)
         self.null_audio = nn.Parameter(torch.zeros(audio_feature_dim))
         self.time_anchor = TimeAnchor(dim)
+        # Phase clock: where a frame lies inside its phase (seconds since the start, until the end). Without it a
+        # frame knows its absolute time and, through attention, the span of its phase, but not precisely enough to
+        # keep a repeated gesture in step: a head shake (symmetric, ~0.6 s per cycle) averaged out to nothing.
+        self.phase_clock_embed = (
+            nn.Sequential(nn.Linear(2 * self.time_anchor.freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+            if phase_clock
+            else None
+        )
         self.audio_encoder = AudioEncoder(audio_feature_dim, dim)
         self.blocks = nn.ModuleList(MotionDiTBlock(dim, num_heads, mlp_ratio, audio_window) for _ in range(num_layers))
         self.modality_schedule = ModalitySchedule(num_layers, schedule)
@@ -223,6 +234,11 @@ class MotionDiT(ModelMixin, ConfigMixin):
         nn.init.zeros_(self.out_modulation[-1].bias)
         nn.init.zeros_(self.proj_out.weight)
         nn.init.zeros_(self.proj_out.bias)
+        if (
+            self.phase_clock_embed is not None
+        ):  # starts as a no-op, so a stage-1 model is unchanged at the start of stage 2
+            nn.init.zeros_(self.phase_clock_embed[-1].weight)
+            nn.init.zeros_(self.phase_clock_embed[-1].bias)
         nn.init.normal_(self.time_embed.linear_1.weight, std=0.02)
         nn.init.normal_(self.time_embed.linear_2.weight, std=0.02)
 
@@ -277,7 +293,25 @@ class MotionDiT(ModelMixin, ConfigMixin):
             feats = torch.where(drop_audio[:, None, None], self.null_audio.expand_as(feats), feats)
         audio = self.audio_encoder(feats)  # (B, T, D)
         prefix = torch.cat([cond.prefix * cond.prefix_mask[..., None], cond.prefix_mask[..., None]], -1)
-        return EncodedConditioning(text, ctx, frame_anchor, audio, self.face_embed(cond.face), prefix)
+        clock = None
+        if self.phase_clock_embed is not None and mode != "off":
+            clock = self.phase_clock_embed(self._phase_clock_features(cond.prompt, cond.frame_times))
+            if drop_text is not None:  # the null prompt says nothing about phases, not even where they are
+                clock = clock * (~drop_text)[:, None, None].to(clock.dtype)
+        return EncodedConditioning(
+            text, ctx, frame_anchor, audio, self.face_embed(cond.face), prefix, phase_clock=clock
+        )
+
+    def _phase_clock_features(self, prompt: PhasePrompt, frame_times: torch.Tensor) -> torch.Tensor:
+        """(B, T, 2F): sinusoids of (t - start, end - t) of the phase containing each frame; zeros outside phases."""
+        inside = frame_phase_weights(prompt.spans, prompt.phase_valid, frame_times, "hard", 0.0)  # (B, T, P)
+        f = self.time_anchor.freq_dim
+        if prompt.num_phases == 0:
+            return frame_times.new_zeros(*frame_times.shape, 2 * f)
+        since = frame_times[:, :, None] - prompt.spans[:, None, :, 0]  # (B, T, P)
+        until = prompt.spans[:, None, :, 1] - frame_times[:, :, None]
+        feats = torch.cat([sinusoid(since, f), sinusoid(until, f)], dim=-1)  # (B, T, P, 2F)
+        return (inside[..., None] * feats).sum(dim=2)
 
     def cache_audio_kv(self, enc: EncodedConditioning) -> EncodedConditioning:
         """``enc`` with every block's audio keys/values computed once (they do not change across denoising steps)."""
@@ -301,6 +335,8 @@ class MotionDiT(ModelMixin, ConfigMixin):
         )
         frames = sample.shape[1]
         x = self.in_proj(torch.cat([sample, enc.prefix], -1))  # (B, T, D)
+        if enc.phase_clock is not None:
+            x = x + enc.phase_clock
         c = self.time_embed(self.time_proj(timestep).to(x.dtype)) + enc.face  # (B, D)
         rotary = rotary_1d(frames, self.config.dim // self.config.num_heads, x.device)
         ctx = PhaseAttentionContext(enc.ctx.bias, enc.ctx.block_index, enc.ctx.num_phases, record=record)

@@ -67,6 +67,7 @@ class TrainConfig:
     text_augment: float = 0.0
     token_dropout: float = 0.0
     text_pooled_token: bool = False
+    phase_clock: bool = False  # MotionDiT's phase clock (time within the phase), added at stage 2 if missing
     model_dim: int = 128
     model_layers: int = 8
     seed: int = 0
@@ -327,6 +328,13 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     if init is not None:
         model = MotionDiT.from_pretrained(init, use_safetensors=True)
+        if cfg.phase_clock and model.phase_clock_embed is None:  # a stage-1 model: add the clock, starting as a no-op
+            stage1 = model
+            config = {k: v for k, v in stage1.config.items() if not k.startswith("_")}  # incl. _use_default_values
+            model = MotionDiT.from_config({**config, "phase_clock": True})
+            missing, unexpected = model.load_state_dict(stage1.state_dict(), strict=False)
+            if unexpected or any(not k.startswith("phase_clock_embed.") for k in missing):
+                raise InputError(f"init_from {cfg.init_from} does not match this model: {missing or unexpected}")
         model.register_to_config(paca_mode=cfg.paca_mode, text_pooled_token=cfg.text_pooled_token)
         if cfg.schedule != model.config.schedule:  # schedule ablations: gates re-initialised for this stage
             model.modality_schedule.reset(cfg.schedule)
@@ -338,6 +346,7 @@ def train(cfg: TrainConfig) -> Path:
             schedule=cfg.schedule,
             paca_mode=cfg.paca_mode,
             text_pooled_token=cfg.text_pooled_token,
+            phase_clock=cfg.phase_clock,
         )
     model.train()
     ema = MotionDiT.from_config(model.config)

@@ -17,6 +17,11 @@ import numpy as np
 
 from ..errors import ActAvatarError, InputError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None
+
 X264_PRESET = "veryfast"
 X264_CRF = 18
 
@@ -85,13 +90,14 @@ def write_video(
         cmd += ["-movflags", "+faststart", "-f", "mp4", str(tmp)]
         with open(log, "wb") as err_file:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err_file)
+            _grow_pipe(proc.stdin, first.nbytes)
             frame: np.ndarray | None = first
             while frame is not None:
                 frame = np.ascontiguousarray(frame)
                 if frame.shape != first.shape or frame.dtype != np.uint8:
                     raise InputError(f"Frame {count} is {frame.dtype} {frame.shape}, expected uint8 {first.shape}.")
                 try:
-                    proc.stdin.write(frame.tobytes())
+                    proc.stdin.write(frame.data)  # contiguous: written as is, no copy
                 except BrokenPipeError:
                     break  # ffmpeg died; its message is reported below
                 count += 1
@@ -116,6 +122,22 @@ def write_video(
         raise
     finally:
         log.unlink(missing_ok=True)
+
+
+def _grow_pipe(pipe, frame_bytes: int) -> None:
+    """Best effort, Linux: let the pipe to ffmpeg hold a whole frame. Pipes default to 64 KiB, so a 512x512 frame
+    would go in a dozen blocking pieces, each waiting for ffmpeg to read the previous one."""
+    f_setpipe_sz = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
+    if f_setpipe_sz is None:
+        return
+    try:
+        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    except (OSError, ValueError):
+        limit = 1 << 20  # the kernel's default limit
+    try:
+        fcntl.fcntl(pipe.fileno(), f_setpipe_sz, min(max(frame_bytes, 1 << 16), limit))
+    except OSError:
+        pass
 
 
 def _has_audio_stream(path: Path) -> bool:

@@ -6,14 +6,17 @@ basis (jaw, smile, frown, pucker, brows up/down) becomes a precomputed dense dis
 mediapipe's relative z, so head rotation is a real 3D rotation of the face surface about a neck pivot, blended into
 the still background by a smooth head mask.
 
-Per frame: blend the basis fields, apply the rigid head motion, invert the forward field by fixed-point
-iteration at half resolution, upsample, then resolve eyelids/gaze (occlusion, not warping) on the eye regions,
-``cv2.remap`` the portrait once and paint the mouth interior where the lips part.
+Per frame: blend the basis fields, apply the rigid head motion, invert the forward field by Newton iteration at
+half resolution (a point stops as soon as it has converged), upsample, then resolve eyelids/gaze (occlusion, not
+warping) on the eye regions, ``cv2.remap`` the portrait once and paint the mouth interior where the lips part.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -52,6 +55,7 @@ EXPRESSION_BASES = ("jaw_open", "smile_pos", "smile_neg", "lip_pucker", "brow_po
 DEPTH_SMOOTH_FW, DEPTH_SCALE = 0.05, 1.0
 GRID_STEP = 2  # the warp field is solved at 1/GRID_STEP resolution and upsampled
 _NEWTON_ITERS = 2
+_NEWTON_TOL = 0.03  # pixels (~ the remap's 1/32 px resolution): a grid point whose residual is below stops
 _NUM_MESH_LANDMARKS = 468  # iris points (468..477) drive gaze only
 
 
@@ -207,6 +211,57 @@ def clip_motion(motion: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(motion), lo, hi)
 
 
+def _grad(f: np.ndarray, axis: int, k: float) -> np.ndarray:
+    """``np.gradient(f, axis=axis) / k``: central differences, one-sided at the edges."""
+    kernel = np.array([[-0.5 / k, 0.0, 0.5 / k]], np.float32)
+    g = cv2.filter2D(f, cv2.CV_32F, kernel if axis == 1 else kernel.T, borderType=cv2.BORDER_REPLICATE)
+    edges = (np.s_[:, 0], np.s_[:, -1]) if axis == 1 else (np.s_[0], np.s_[-1])
+    for e in edges:
+        g[e] *= 2  # the replicated border halved the one-sided difference
+    return g
+
+
+def _sample(src: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+    """(n, channels) bilinear samples of ``src`` at n points (x, y), zero outside: ``cv2.remap`` on a point list."""
+    n = len(mx)
+    cols = min(n, 8192)  # remap wants fewer than 32767 columns
+    rows = -(-n // cols)
+    if rows * cols != n:
+        mx, my = np.resize(mx, rows * cols), np.resize(my, rows * cols)
+    out = cv2.remap(
+        src, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
+    return out.reshape(rows * cols, -1)[:n]
+
+
+def _residual(bx: np.ndarray, by: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """y - (s + f(s)) with s = y + b, and its squared length; ``f``: the field sampled at s (channels 0, 1)."""
+    rx, ry = np.negative(bx), np.negative(by)
+    rx -= f[..., 0]
+    ry -= f[..., 1]
+    err = rx * rx
+    err += ry * ry
+    return rx, ry, err
+
+
+def _newton_step(
+    bx: np.ndarray, by: np.ndarray, rx: np.ndarray, ry: np.ndarray, f: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """b + J(s)^-1 r, each component clipped to 4 grid cells; ``f``: channels 2..5 hold J^-1 sampled at s."""
+    sx = f[..., 2] * rx
+    sx += f[..., 3] * ry
+    sy = f[..., 4] * rx
+    sy += f[..., 5] * ry
+    return bx + np.clip(sx, -4.0 * k, 4.0 * k, out=sx), by + np.clip(sy, -4.0 * k, 4.0 * k, out=sy)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _smoothstep(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
@@ -232,6 +287,7 @@ class PortraitRenderer:
         self.image = np.ascontiguousarray(cv2.resize(image, (w, h), interpolation=interp))
         self.face = face.scaled(w / w0, h / h0)
         self.width, self.height = w, h
+        self._image_rgba = cv2.cvtColor(self.image, cv2.COLOR_RGB2RGBA)
         lm = self.face.landmarks
         self._lm = lm
         self._bases = expression_bases(lm)
@@ -261,6 +317,7 @@ class PortraitRenderer:
         else:
             lm_ext = lm
         self._lm_ext = lm_ext
+        self._bases_stack = np.stack([self._bases[name] for name in EXPRESSION_BASES]).astype(np.float32)
         origin, ex, ey, fw, fh = face_frame(lm)
         self._fw, self._fh, self._ex, self._ey = fw, fh, ex, ey
         self._pivot = head_pivot(lm)
@@ -301,6 +358,7 @@ class PortraitRenderer:
 
         # Depth per vertex: landmarks' own z; rings and border at the pivot depth (they only move in-plane).
         relief = self._relief = face_relief(lm_ext)
+        self._q0 = np.concatenate([lm_ext[:, :2], relief[:, None]], 1).astype(np.float32)
         z_verts = np.concatenate([relief[mesh_idx], np.full(len(verts) - n_lm, self._pivot[2])])
         self._z = (wmat @ z_verts).reshape(gh, gw).astype(np.float32)
         self._px, self._py = px, py
@@ -321,6 +379,7 @@ class PortraitRenderer:
             self._roi = (0, 1, 0, 1)
         y0, y1, x0, x1 = self._roi
         self._fields = np.ascontiguousarray(fields[:, y0:y1, x0:x1].reshape(len(EXPRESSION_BASES), -1))
+        self._fields_xy = np.ascontiguousarray(np.moveaxis(fields[:, y0:y1, x0:x1], -1, 1))  # (K, 2, h, w)
 
         # Head mask: 1 over the head, smooth falloff into neck, shoulders and background.
         hc = np.array([self._pivot[0], (lm[FOREHEAD, 1] + lm[CHIN, 1]) / 2 - 0.15 * fh])
@@ -334,9 +393,22 @@ class PortraitRenderer:
         ys, xs = np.nonzero(active)
         self._aroi = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
         ay0, ay1, ax0, ax1 = self._aroi
-        self._gx_roi = np.ascontiguousarray(gx[ay0:ay1, ax0:ax1] - ax0)
-        self._gy_roi = np.ascontiguousarray(gy[ay0:ay1, ax0:ax1] - ay0)
-        self._identity = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
+        # Per-frame constants of the active region, precomputed: its grid (remap maps), the rigid
+        # motion's inputs premultiplied by the head mask, and the full-resolution identity map.
+        self._grid_roi = (
+            np.ascontiguousarray(gx[ay0:ay1, ax0:ax1] - ax0),
+            np.ascontiguousarray(gy[ay0:ay1, ax0:ax1] - ay0),
+        )
+        pv = self._pivot
+        hw = self._head_w[ay0:ay1, ax0:ax1]
+        self._hw_roi = np.ascontiguousarray(hw)
+        # Grid points relative to the pivot: x depends on the column only, y on the row only.
+        self._rel_x = np.ascontiguousarray(px[ay0 : ay0 + 1, ax0:ax1] - pv[0])  # (1, w)
+        self._rel_y = np.ascontiguousarray(py[ay0:ay1, ax0 : ax0 + 1] - pv[1])  # (h, 1)
+        self._rel_z = np.ascontiguousarray(self._z[ay0:ay1, ax0:ax1] - pv[2])
+        ys_full = np.arange(ay0 * k, ay1 * k, dtype=np.float32)
+        xs_full = np.arange(ax0 * k, ax1 * k, dtype=np.float32)
+        self._identity_roi = np.ascontiguousarray(np.stack(np.meshgrid(xs_full, ys_full), -1))
 
         # Eyes (source coordinates): lid contours as functions of x, brow, iris.
         self._eyes = []
@@ -379,34 +451,39 @@ class PortraitRenderer:
         return self._moved_landmarks(clip_motion(motion))[: len(self._lm)]
 
     def _moved_landmarks(self, m: np.ndarray) -> np.ndarray:
-        wts = basis_weights(m)
-        disp = sum(wk * self._bases[name] for wk, name in zip(wts, EXPRESSION_BASES, strict=True))
-        a, t = self._head_transform(m)
-        q = self._lm_ext.copy()
-        q[:, 2] = self._relief
-        q[:, :2] += disp
-        return ((q - self._pivot) @ a.T + self._pivot[:2] + t).astype(np.float32)
+        return self._moved(basis_weights(m), *self._head_transform(m))
 
-    def _forward_field(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Forward displacement (source -> frame) in pixels of the grid points inside the active region, (x, y)."""
-        wts = basis_weights(m)
-        a, t = self._head_transform(m)
-        ay0, ay1, ax0, ax1 = self._aroi
-        px, py = self._px[ay0:ay1, ax0:ax1], self._py[ay0:ay1, ax0:ax1]
-        ex = np.zeros_like(px)
-        ey = np.zeros_like(py)
-        if np.any(wts):
+    def _moved(self, wts: np.ndarray, a: np.ndarray, t: np.ndarray) -> np.ndarray:
+        q = self._q0.copy()  # (x, y, relief z) of every mesh point
+        q[:, :2] += np.tensordot(wts, self._bases_stack, 1)
+        q -= self._pivot
+        return (q @ a.T + self._pivot[:2] + t).astype(np.float32)
+
+    def _forward_field(self, wts: np.ndarray, a: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Forward displacement (source -> frame) in pixels of the grid points inside the active region, (x, y).
+
+        ``wts``: basis weights, ``a``, ``t``: head transform of the frame's motion.
+        """
+        hw = self._hw_roi
+        # rigid part, blended by the head mask: w * (A (q - pivot) + pivot + t - q) with q = (p + e, z)
+        rx, ry, rz = self._rel_x, self._rel_y, self._rel_z
+        fx = cv2.scaleAdd(rz, float(a[0, 2]), ((a[0, 0] - 1) * rx + t[0]) + a[0, 1] * ry)
+        fx *= hw
+        fy = cv2.scaleAdd(rz, float(a[1, 2]), (a[1, 0] * rx + t[1]) + (a[1, 1] - 1) * ry)
+        fy *= hw
+        nz = np.flatnonzero(wts)
+        if len(nz):
+            ay0, _, ax0, _ = self._aroi
             y0, y1, x0, x1 = self._roi  # expression region, inside the active region
-            e = (wts @ self._fields).reshape(y1 - y0, x1 - x0, 2)
-            ex[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = e[..., 0]
-            ey[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = e[..., 1]
-        pv = self._pivot
-        dx, dy = px + ex - pv[0], py + ey - pv[1]
-        dz = self._z[ay0:ay1, ax0:ax1] - pv[2]
-        hw = self._head_w[ay0:ay1, ax0:ax1]
-        # rigid part, blended by the head mask: w * (A (q - pivot) + pivot + t - q)
-        fx = ex + hw * ((a[0, 0] - 1) * dx + a[0, 1] * dy + a[0, 2] * dz + t[0])
-        fy = ey + hw * (a[1, 0] * dx + (a[1, 1] - 1) * dy + a[1, 2] * dz + t[1])
+            ex, ey = np.tensordot(wts[nz], self._fields_xy[nz], 1).reshape(2, y1 - y0, x1 - x0)
+            sl = np.s_[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0]
+            w = hw[sl]
+            # e moves q too: fx += ex + w ((a00 - 1) ex + a01 ey), likewise fy
+            for f, e, c0, c1 in ((fx, ex, a[0, 0] - 1, a[0, 1]), (fy, ey, a[1, 0], a[1, 1] - 1)):
+                d = cv2.addWeighted(ex, float(c0), ey, float(c1), 0.0)
+                d *= w
+                d += e
+                f[sl] += d
         return fx, fy
 
     def _backward_map(self, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
@@ -414,34 +491,71 @@ class PortraitRenderer:
         k = GRID_STEP
         # Newton on s + f(s) = y with the field's Jacobian (fixed-point iteration diverges where the skin stretches
         # more than 2x, e.g. between a low brow and the eye when the brows go up).
-        jxx = np.gradient(fx, axis=1) / k + 1
-        jxy = np.gradient(fx, axis=0) / k
-        jyx = np.gradient(fy, axis=1) / k
-        jyy = np.gradient(fy, axis=0) / k + 1
-        det = jxx * jyy - jxy * jyx
-        det = np.where(np.abs(det) < 0.05, np.copysign(np.float32(0.05), det), det)
-        packed = cv2.merge([fx, fy, jyy / det, -jxy / det])  # remap handles at most 4 channels at once
-        packed_b = cv2.merge([-jyx / det, jxx / det])
-        gx, gy = self._gx_roi, self._gy_roi
+        jxx, jxy, jyx, jyy = _grad(fx, 1, k), _grad(fx, 0, k), _grad(fy, 1, k), _grad(fy, 0, k)
+        jxx += 1
+        jyy += 1
+        det = jxx * jyy
+        det -= jxy * jyx
+        np.copyto(det, np.copysign(np.float32(0.05), det), where=np.abs(det) < 0.05)
+        inv = np.float32(1) / det
+        # The field and its inverse Jacobian (rows (i00, i01), (i10, i11)), sampled together by one remap: OpenCV
+        # interpolates 8 float channels (two spare) faster than 6.
+        zero = np.zeros_like(fx)
+        packed = cv2.merge([fx, fy, jyy * inv, -jxy * inv, -jyx * inv, jxx * inv, zero, zero])
+        field = cv2.merge([fx, fy])
+        gx, gy = self._grid_roi
+        # First iterate s = y + b with b = -f(y), on the whole region.
         bx, by = -fx, -fy
-        best_x, best_y, best_err = bx, by, np.full(bx.shape, np.inf, np.float32)
-        for it in range(_NEWTON_ITERS + 1):
-            mx, my = gx + bx / k, gy + by / k
-            f = cv2.remap(packed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)  # zero field outside
-            rx, ry = -bx - f[..., 0], -by - f[..., 1]  # y - (s + f(s)) with s = y + b
-            err = rx * rx + ry * ry
-            better = err < best_err  # keep each pixel's best iterate: Newton can overshoot at the lip corners
-            best_x, best_y = np.where(better, bx, best_x), np.where(better, by, best_y)
-            best_err = np.where(better, err, best_err)
-            if it == _NEWTON_ITERS:
+        mx, my = cv2.scaleAdd(bx, 1.0 / k, gx), cv2.scaleAdd(by, 1.0 / k, gy)
+        f = cv2.remap(packed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)  # zero field outside
+        rx, ry, err = _residual(bx, by, f)
+        best_x, best_y, best_err = bx, by, err
+        # Later iterates: keep each point's best (Newton can overshoot at the lip corners). A point whose residual
+        # is below the remap's own resolution stops: its next step would move it by less than that. The second step
+        # runs on the rectangle around the points still moving (the outer head mask has converged), later ones on
+        # the moving points alone (mostly around the parting lips), as flat indices ``idx``.
+        width = bx.shape[1]
+        going = err > _NEWTON_TOL**2
+        rows, cols = np.flatnonzero(going.any(1)), np.flatnonzero(going.any(0))
+        n_iters = _NEWTON_ITERS if len(rows) else 0  # (0: all converged already)
+        y0, y1, x0, x1 = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) if len(rows) else (0, 0, 0, 0)
+        box = np.s_[y0:y1, x0:x1]
+        bx, by, rx, ry, f = bx[box], by[box], rx[box], ry[box], f[box]
+        idx = None
+        for it in range(1, n_iters + 1):
+            bx, by = _newton_step(bx, by, rx, ry, f, k)
+            if idx is None:
+                mx, my = cv2.scaleAdd(bx, 1.0 / k, gx[box]), cv2.scaleAdd(by, 1.0 / k, gy[box])
+                f = cv2.remap(field, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+                rx, ry, err = _residual(bx, by, f)
+                better = err < best_err[box]
+                np.copyto(best_x[box], bx, where=better)
+                np.copyto(best_y[box], by, where=better)
+                np.copyto(best_err[box], err, where=better)
+            else:
+                mx, my = gx.ravel()[idx] + bx / k, gy.ravel()[idx] + by / k
+                f = _sample(field, mx, my)
+                rx, ry, err = _residual(bx, by, f)
+                better = err < best_err.ravel()[idx]
+                sel = idx[better]
+                best_x.ravel()[sel], best_y.ravel()[sel], best_err.ravel()[sel] = bx[better], by[better], err[better]
+            if it == n_iters:
                 break
-            g = cv2.remap(packed_b, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            bx = bx + np.clip(f[..., 2] * rx + f[..., 3] * ry, -4.0 * k, 4.0 * k)
-            by = by + np.clip(g[..., 0] * rx + g[..., 1] * ry, -4.0 * k, 4.0 * k)
+            going = np.flatnonzero(err > _NEWTON_TOL**2)
+            if idx is None:  # box -> whole-grid flat indices
+                iy, ix = np.divmod(going, err.shape[1])
+                idx = (iy + y0) * width + (ix + x0)
+            else:
+                idx = idx[going]
+            if not len(idx):
+                break
+            bx, by, rx, ry, mx, my = (a.ravel()[going] for a in (bx, by, rx, ry, mx, my))
+            f = _sample(packed, mx, my)
         ay0, ay1, ax0, ax1 = self._aroi
         size = ((ax1 - ax0) * k, (ay1 - ay0) * k)
         up = cv2.resize(cv2.merge([best_x, best_y]), size, interpolation=cv2.INTER_LINEAR)
-        return up + self._identity[ay0 * k : ay1 * k, ax0 * k : ax1 * k]
+        up += self._identity_roi
+        return up
 
     def _apply_eyes(self, src: np.ndarray, m: np.ndarray, dst_lm: np.ndarray) -> None:
         """Eyelids close over the eye (skin above the lid slides down) and irises shift, in place on ``src``."""
@@ -461,25 +575,26 @@ class PortraitRenderer:
             if x1 <= x0 or y1 <= y0:
                 continue
             roi = src[y0:y1, x0:x1]
-            sx, sy = roi[..., 0], roi[..., 1]
+            sx, sy = roi[..., 0], roi[..., 1]  # views: updated in place below
             inside = (sx > eye["x0"]) & (sx < eye["x1"])
             u = np.interp(sx, eye["ux"], eye["uy"])
             lo = np.interp(sx, eye["lx"], eye["ly"])
-            opening = inside & (sy > u) & (sy < lo)
-            out_x, out_y = sx.copy(), sy.copy()
+            covered = lid_y = None
+            if blink > 0:
+                covered, lid_y = self._closing_lid(eye, sx, sy, u, lo, float(blink))
+                covered &= inside
             if np.any(gaze):
+                opening = inside & (sy > u) & (sy < lo)
+                if covered is not None:
+                    opening &= ~covered  # the lid hides the iris: covered pixels keep their source x
                 off = gaze * np.array([GAZE_X_EYE_WIDTHS, GAZE_Y_EYE_WIDTHS], np.float32) * eye["width"]
                 c = eye["iris"] + off
                 d2 = ((sx - c[0]) ** 2 + (sy - c[1]) ** 2) / (1.6 * eye["iris_r"]) ** 2
                 bump = np.exp(-(d2**2)) * opening
-                out_x -= off[0] * bump
-                out_y -= off[1] * bump
-            if blink > 0:
-                covered, lid_y = self._closing_lid(eye, sx, sy, u, lo, float(blink))
-                covered &= inside
-                out_x = np.where(covered, sx, out_x)
-                out_y = np.where(covered, lid_y, out_y)
-            roi[..., 0], roi[..., 1] = out_x, out_y
+                sx -= off[0] * bump
+                sy -= off[1] * bump
+            if covered is not None:
+                np.copyto(sy, lid_y, where=covered)
 
     # The closing upper lid, as a resampling of the portrait (fractions of the eye width "ew", or of the lid-to-brow
     # distance). The lid skin is the band LID_SKIN_BAND of the way from the lid margin up to the brow, stretched over
@@ -526,51 +641,83 @@ class PortraitRenderer:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        mask = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255.0
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        a = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)
+        a *= np.float32(alpha_open / 255.0)
+        # Lip lines, gap and lateral position depend on x only: per column; t, teeth per pixel.
+        xx = np.arange(x0, x1, dtype=np.float32)
+        yy = np.arange(y0, y1, dtype=np.float32)[:, None]
         ou, ol = np.argsort(upper[:, 0]), np.argsort(lower[:, 0])
-        yu = np.interp(xx, upper[ou, 0], upper[ou, 1])
-        yl = np.interp(xx, lower[ol, 0], lower[ol, 1])
-        local_gap = np.maximum(yl - yu, 1e-3)
+        yu = np.interp(xx, upper[ou, 0], upper[ou, 1]).astype(np.float32)
+        yl = np.interp(xx, lower[ol, 0], lower[ol, 1]).astype(np.float32)
+        local_gap = np.maximum(yl - yu, np.float32(1e-3))
         cx, half = (poly[:, 0].min() + poly[:, 0].max()) / 2, max(np.ptp(poly[:, 0]) / 2, 1.0)
-        side = np.clip(np.abs(xx - cx) / half, 0, 1)
-        t = np.clip((yy - yu) / local_gap, 0, 1)
+        side2 = np.clip(np.abs(xx - cx) / np.float32(half), 0, 1) ** 2
+        below_u = yy - yu  # (h, w): depth below the upper lip line
+        t = np.clip(below_u / local_gap, 0, 1)
         # Cavity: dark red-brown, darker in the middle and towards the corners.
-        shade = (0.6 + 0.4 * t) * (1 - 0.6 * side**2)
-        colour = np.array([58, 20, 24], np.float32) * shade[..., None]
+        shade = (0.6 + 0.4 * t) * (1 - 0.6 * side2)
         # Upper teeth hang from the upper lip (partly hidden by it), lower teeth barely show above the lower lip.
-        teeth_h = np.minimum(0.22 * local_gap, 0.035 * self._fh)
-        upper_teeth = _smoothstep((teeth_h - (yy - yu)) / 1.5) * (1 - side**2) * _smoothstep(local_gap / 6.0)
-        upper_teeth *= 0.0 if self._teeth_split else 1.0  # real teeth are already there
-        lower_teeth = _smoothstep((0.35 * teeth_h - (yl - yy)) / 1.5) * (1 - side**2) * 0.5
-        tooth = np.array([200, 190, 176], np.float32) * (1 - 0.45 * side[..., None] ** 2)
-        tooth = tooth * (0.8 + 0.2 * np.clip((yy - yu) / np.maximum(teeth_h, 1.0), 0, 1))[..., None]
-        colour = colour * (1 - upper_teeth[..., None]) + tooth * upper_teeth[..., None]
-        colour = colour * (1 - lower_teeth[..., None]) + 0.75 * tooth * lower_teeth[..., None]
-        a = (mask * alpha_open)[..., None]
-        roi = frame[y0:y1, x0:x1].astype(np.float32)
-        frame[y0:y1, x0:x1] = (roi * (1 - a) + colour * a + 0.5).astype(np.uint8)
+        teeth_h = np.minimum(0.22 * local_gap, np.float32(0.035 * self._fh))
+        lower_teeth = _smoothstep((0.35 * teeth_h - (yl - yy)) / 1.5) * ((1 - side2) * 0.5)
+        tooth_w = 0.8 + 0.2 * np.clip(below_u / np.maximum(teeth_h, 1.0), 0, 1)  # tooth brightness
+        if self._teeth_split:  # real teeth are already there: no painted upper teeth
+            cavity_w = shade * (1 - lower_teeth)
+            tooth_w *= 0.75 * lower_teeth
+        else:
+            upper_teeth = _smoothstep((teeth_h - below_u) / 1.5) * ((1 - side2) * _smoothstep(local_gap / 6.0))
+            cavity_w = shade * (1 - upper_teeth) * (1 - lower_teeth)
+            tooth_w *= upper_teeth * (1 - lower_teeth) + 0.75 * lower_teeth
+        tooth = np.array([200, 190, 176], np.float32) * (1 - 0.45 * side2)[:, None]  # (w, 3)
+        colour = cavity_w[..., None] * np.array([58, 20, 24], np.float32) + tooth_w[..., None] * tooth
+        roi = frame[y0:y1, x0:x1]
+        colour -= roi
+        colour *= a[..., None]
+        colour += roi
+        colour += 0.5
+        roi[:] = colour.astype(np.uint8)
 
     def render(self, motion: np.ndarray) -> np.ndarray:
         """One frame (H, W, 3) uint8 for a motion vector (14,); all zeros returns the resized portrait."""
         m = clip_motion(motion)
         if not np.any(m):
             return self.image.copy()
-        dst_lm = self._moved_landmarks(m)
-        src = self._backward_map(*self._forward_field(m))
+        wts = basis_weights(m)
+        a, t = self._head_transform(m)
+        dst_lm = self._moved(wts, a, t)
+        src = self._backward_map(*self._forward_field(wts, a, t))
         ay0, ay1, ax0, ax1 = (v * GRID_STEP for v in self._aroi)
         self._apply_eyes(src, m, dst_lm - np.array([ax0, ay0], np.float32))
         frame = self.image.copy()
-        frame[ay0:ay1, ax0:ax1] = cv2.remap(
-            self.image, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        # (OpenCV remaps 4 channels faster than 3.)
+        warped = cv2.remap(self._image_rgba, src, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB, dst=frame[ay0:ay1, ax0:ax1])
         self._paint_mouth(frame, dst_lm)
         return frame
 
-    def render_all(self, motion: np.ndarray) -> Iterator[np.ndarray]:
-        """Frames for a (T, 14) motion sequence, produced one at a time."""
+    def render_all(self, motion: np.ndarray, threads: int | None = None) -> Iterator[np.ndarray]:
+        """Frames for a (T, 14) motion sequence, produced one at a time, in order.
+
+        Frames are independent, so up to ``threads`` of them (default: one per CPU core, at most 4) render at once,
+        each ahead of the consumer by at most that many frames: while the caller encodes one, the next ones are
+        already being drawn (OpenCV and numpy release the GIL).
+        """
         motion = np.asarray(motion, dtype=np.float32)
         if motion.ndim != 2 or motion.shape[1] != MOTION_DIM:
             raise ValueError(f"motion must have shape (T, {MOTION_DIM}), got {motion.shape}")
-        for row in motion:
-            yield self.render(row)
+        threads = min(4, _usable_cpus()) if threads is None else threads
+        if threads <= 1 or len(motion) < 2:
+            for row in motion:
+                yield self.render(row)
+            return
+        with ThreadPoolExecutor(threads, thread_name_prefix="render") as pool:
+            pending: deque = deque()
+            try:
+                for row in motion:
+                    pending.append(pool.submit(self.render, row))
+                    if len(pending) > threads:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:  # the consumer stopped early (or a frame failed): drop what has not started
+                for future in pending:
+                    future.cancel()

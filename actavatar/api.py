@@ -83,7 +83,7 @@ def _check_options(fps: float, size: int, steps: int, text_guidance: float, audi
     if not (64 <= size <= 2048):
         raise InputError(f"size {size} is out of range: use 64 to 2048 pixels for the longest side.")
     if not (1 <= steps <= 200):
-        raise InputError(f"steps {steps} is out of range: use 1 to 200 (20 is the default).")
+        raise InputError(f"steps {steps} is out of range: use 1 to 200 ({defaults.STEPS} is the default).")
     for name, g in (("text guidance", text_guidance), ("audio guidance", audio_guidance)):
         if not (0.0 <= g <= 10.0):
             raise InputError(f"{name} {g} is out of range: use 0 to 10 (1 = no guidance).")

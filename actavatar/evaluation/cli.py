@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .. import defaults
+
 
 def add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="generate a held-out set, render, extract motion from pixels, score it")
@@ -22,7 +24,7 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--portrait", action="append", default=[], help="portrait image (repeatable; default: all shipped)")
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--steps", type=int, default=defaults.STEPS, help="denoising steps (default: the shipped default)")
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")
     p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])

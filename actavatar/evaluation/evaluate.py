@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from .. import defaults
 from ..errors import InputError
 from ..motion import MOTION_INDEX
 from . import metrics
@@ -34,7 +35,7 @@ class EvalConfig:
     seed: int = 1234
     data_dir: str = "data/eval"
     portraits: tuple[str, ...] = ()  # image paths (default: every file in examples/portraits)
-    steps: int = 20
+    steps: int = defaults.STEPS
     size: int = 384
     paca: str | None = None  # None: the mode the checkpoint was trained with
     schedule: str | None = None

@@ -120,7 +120,9 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         if not (1 <= fps <= 60):
             raise InputError(f"fps {fps} is out of range: use 1 to 60 frames per second (25 is standard).")
         if not (1 <= steps <= 200):
-            raise InputError(f"steps {steps} is out of range: use 1 to 200 denoising steps (20 is the default).")
+            raise InputError(
+                f"steps {steps} is out of range: use 1 to 200 denoising steps ({defaults.STEPS} is the default)."
+            )
         if paca_mode not in PACA_MODES:
             raise InputError(f"PACA mode {paca_mode!r} is unknown: use one of {', '.join(PACA_MODES)}.")
         if schedule is not None and schedule not in SCHEDULES:

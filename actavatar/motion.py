@@ -17,6 +17,8 @@ expression, so a neutral motion renders the input photo unchanged. Units:
 
 from __future__ import annotations
 
+import numpy as np
+
 MOTION_NAMES: tuple[str, ...] = (
     "head_pitch",
     "head_yaw",
@@ -73,3 +75,22 @@ MOTION_LIMITS: dict[str, tuple[float, float]] = {
 
 # Size of the neutral-face descriptor the generator is conditioned on (see ``render.face.FaceAnalysis``).
 FACE_DESCRIPTOR_DIM = 16
+
+
+def talking_motion(n: int, fps: float, seed: int = 0) -> np.ndarray:
+    """A synthetic speech-like (n, 14) sequence: jaw at syllable rate, slow head sway, smile, brows, gaze, blinks.
+
+    Used by the renderer benchmark and tests (not by generation)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / fps
+    m = np.zeros((n, MOTION_DIM), np.float32)
+    m[:, MOTION_INDEX["jaw_open"]] = np.clip(0.25 + 0.25 * np.sin(2 * np.pi * 4.0 * t + rng.random()), 0, 1)
+    m[:, MOTION_INDEX["head_yaw"]] = 10 * np.sin(2 * np.pi * 0.3 * t)
+    m[:, MOTION_INDEX["head_pitch"]] = 5 * np.sin(2 * np.pi * 0.5 * t + 1)
+    m[:, MOTION_INDEX["head_roll"]] = 3 * np.sin(2 * np.pi * 0.2 * t)
+    m[:, MOTION_INDEX["smile"]] = 0.3 * np.sin(2 * np.pi * 0.1 * t)
+    m[:, MOTION_INDEX["brow_raise"]] = 0.4 * np.sin(2 * np.pi * 0.25 * t) ** 3
+    m[:, MOTION_INDEX["gaze_x"]] = 0.4 * np.sin(2 * np.pi * 0.15 * t)
+    blink = (np.mod(t, 3.0) < 0.15).astype(np.float32)
+    m[:, MOTION_INDEX["blink_left"]] = m[:, MOTION_INDEX["blink_right"]] = blink
+    return m

@@ -18,27 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from actavatar.motion import MOTION_DIM, MOTION_INDEX
+from actavatar.motion import talking_motion
 from actavatar.render import PortraitRenderer, analyze_face, load_portrait, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def talking_motion(n: int, fps: float, seed: int = 0) -> np.ndarray:
-    """Speech-like motion: jaw at syllable rate, slow head sway, blinks, brows, gaze."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / fps
-    m = np.zeros((n, MOTION_DIM), np.float32)
-    m[:, MOTION_INDEX["jaw_open"]] = np.clip(0.25 + 0.25 * np.sin(2 * np.pi * 4.0 * t + rng.random()), 0, 1)
-    m[:, MOTION_INDEX["head_yaw"]] = 10 * np.sin(2 * np.pi * 0.3 * t)
-    m[:, MOTION_INDEX["head_pitch"]] = 5 * np.sin(2 * np.pi * 0.5 * t + 1)
-    m[:, MOTION_INDEX["head_roll"]] = 3 * np.sin(2 * np.pi * 0.2 * t)
-    m[:, MOTION_INDEX["smile"]] = 0.3 * np.sin(2 * np.pi * 0.1 * t)
-    m[:, MOTION_INDEX["brow_raise"]] = 0.4 * np.sin(2 * np.pi * 0.25 * t) ** 3
-    m[:, MOTION_INDEX["gaze_x"]] = 0.4 * np.sin(2 * np.pi * 0.15 * t)
-    blink = (np.mod(t, 3.0) < 0.15).astype(np.float32)
-    m[:, MOTION_INDEX["blink_left"]] = m[:, MOTION_INDEX["blink_right"]] = blink
-    return m
 
 
 def write_wav(path: Path, seconds: float, sr: int = 16000) -> Path:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from actavatar.motion import MOTION_DIM, MOTION_INDEX
+from actavatar.motion import MOTION_DIM, MOTION_INDEX, talking_motion
 from actavatar.render import PortraitRenderer, analyze_face, load_portrait
 from actavatar.render.renderer import (
     EXPRESSION_BASES,
@@ -32,23 +32,6 @@ PORTRAITS = sorted((Path(__file__).resolve().parents[1] / "examples" / "portrait
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def talking_motion(n: int, fps: float, seed: int = 0) -> np.ndarray:
-    """benchmarks/bench_render.py's speech-like sequence: jaw, head sway, smile, brows, gaze, blinks."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / fps
-    m = np.zeros((n, MOTION_DIM), np.float32)
-    m[:, MOTION_INDEX["jaw_open"]] = np.clip(0.25 + 0.25 * np.sin(2 * np.pi * 4.0 * t + rng.random()), 0, 1)
-    m[:, MOTION_INDEX["head_yaw"]] = 10 * np.sin(2 * np.pi * 0.3 * t)
-    m[:, MOTION_INDEX["head_pitch"]] = 5 * np.sin(2 * np.pi * 0.5 * t + 1)
-    m[:, MOTION_INDEX["head_roll"]] = 3 * np.sin(2 * np.pi * 0.2 * t)
-    m[:, MOTION_INDEX["smile"]] = 0.3 * np.sin(2 * np.pi * 0.1 * t)
-    m[:, MOTION_INDEX["brow_raise"]] = 0.4 * np.sin(2 * np.pi * 0.25 * t) ** 3
-    m[:, MOTION_INDEX["gaze_x"]] = 0.4 * np.sin(2 * np.pi * 0.15 * t)
-    blink = (np.mod(t, 3.0) < 0.15).astype(np.float32)
-    m[:, MOTION_INDEX["blink_left"]] = m[:, MOTION_INDEX["blink_right"]] = blink
-    return m
 
 
 def extreme_motion() -> np.ndarray:

@@ -143,3 +143,23 @@ def test_stage2_adds_the_phase_clock_to_a_stage1_model(tmp_path, data_dir):
     model = ActAvatarMotionPipeline.from_checkpoint(stage2).transformer
     assert model.config.phase_clock and model.phase_clock_embed is not None
     assert model.phase_clock_embed[-1].weight.abs().sum() > 0  # trained away from its zero start
+
+
+def test_text_generalisation_options_train_and_the_pooled_token_is_used_at_inference(tmp_path, data_dir):
+    from actavatar.pipelines.motion import ActAvatarMotionPipeline
+
+    options = dict(text_variants=2, text_augment=0.5, token_dropout=0.1, text_pooled_token=True)
+    cfg = tiny(tmp_path, data_dir, stage=2, **options)
+    pipe = ActAvatarMotionPipeline.from_checkpoint(train(cfg))
+    assert pipe.transformer.config.text_pooled_token is True
+    seen = []
+    real = pipe.text_encoder.encode
+
+    class Spy:
+        def encode(self, texts, pooled=False):
+            seen.append(pooled)
+            return real(texts, pooled)
+
+    pipe._text_encoder = Spy()
+    out = pipe(speechlike(2.0), None, None, num_inference_steps=2)
+    assert seen == [True] and np.isfinite(out.motion).all()

@@ -307,6 +307,8 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     finally:
         stop.set()
         worker.join()
+    if "error" in outcome:  # e.g. after the last frame was handed over
+        raise outcome["error"]
     result = outcome["result"]
     timings = dict(result.timings_s)
     # Frames stream into ffmpeg while the later windows denoise, so the stages overlap: "render" is the renderer's

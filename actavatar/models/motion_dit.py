@@ -202,9 +202,10 @@ class MotionDiT(ModelMixin, ConfigMixin):
         self.null_text = nn.Parameter(torch.randn(num_null_text_tokens, text_dim) * 0.02)
         self.null_audio = nn.Parameter(torch.zeros(audio_feature_dim))
         self.time_anchor = TimeAnchor(dim)
-        # Phase clock: where a frame lies inside its phase (seconds since the start, until the end). Without it a
-        # frame knows its absolute time and, through attention, the span of its phase, but not precisely enough to
-        # keep a repeated gesture in step: a head shake (symmetric, ~0.6 s per cycle) averaged out to nothing.
+        # Phase clock: where a frame lies inside its phase (seconds since the start, until the end), added to the
+        # frame tokens. Without it a frame knows its absolute time and only reaches its phase's span through
+        # attention. Measured on the shipped recipe (generated motion): training phrasings 91.0 -> 93.5 % (4 of 155
+        # phases, within noise), held-out unchanged; it did not teach head shakes (still a small yaw offset).
         self.phase_clock_embed = (
             nn.Sequential(nn.Linear(2 * self.time_anchor.freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
             if phase_clock
@@ -234,9 +235,8 @@ class MotionDiT(ModelMixin, ConfigMixin):
         nn.init.zeros_(self.out_modulation[-1].bias)
         nn.init.zeros_(self.proj_out.weight)
         nn.init.zeros_(self.proj_out.bias)
-        if (
-            self.phase_clock_embed is not None
-        ):  # starts as a no-op, so a stage-1 model is unchanged at the start of stage 2
+        if self.phase_clock_embed is not None:
+            # Starts as a no-op, so a stage-1 model is unchanged at the start of stage 2.
             nn.init.zeros_(self.phase_clock_embed[-1].weight)
             nn.init.zeros_(self.phase_clock_embed[-1].bias)
         nn.init.normal_(self.time_embed.linear_1.weight, std=0.02)

@@ -3,14 +3,14 @@
 import numpy as np
 import torch
 
-from actavatar.training.actions import ACTIONS, sample_action, split_items
+from actavatar.training.actions import ACTIONS, sample_action
 from actavatar.training.augment import contains_heldout, contains_heldout_verbatim, content_key, variants
 
 
 def _heldout_phrases():
     for action in ACTIONS.values():
         yield from action.phrasings_for("heldout")
-        yield from split_items(action.gerunds, "heldout", share=0.34, salt=action.label)
+        yield from action.gerunds_for("heldout")
 
 
 def test_content_key_ignores_pronouns_subjects_and_verb_form():

@@ -56,6 +56,10 @@ class Action:
     def phrasings_for(self, split: str) -> tuple[str, ...]:
         return split_items(self.phrasings, split, salt=self.label)
 
+    def gerunds_for(self, split: str) -> tuple[str, ...]:
+        """The split's gerunds ("... while nodding"); a third of them are held out (there are only 2-4)."""
+        return split_items(self.gerunds, split, share=0.34, salt=self.label)
+
 
 def _a(label, kind, channels, phrasings, gerunds, repeatable=False) -> Action:
     return Action(label, kind, tuple(channels.split()), tuple(phrasings), tuple(gerunds), repeatable)
@@ -754,7 +758,7 @@ def sample_action(
             more, p = _modified(_pick(rng, action.phrasings_for(split)), rng, split, action)
             text = f"{text} and {more}"
         else:
-            gerunds = split_items(action.gerunds, split, share=0.34, salt=name) or action.gerunds
+            gerunds = action.gerunds_for(split) or action.gerunds
             more, p = _modified(_pick(rng, gerunds), rng, split, action)
             text = f"{text} while {more}"
         parts.append(p)

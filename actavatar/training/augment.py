@@ -21,7 +21,6 @@ held-out phrasing verbatim.)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -42,23 +41,26 @@ def content_key(text: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
+def heldout_phrasings() -> tuple[str, ...]:
+    """Every held-out phrasing and held-out gerund of every action, lower case."""
+    from .actions import ACTIONS
+
+    found = set()
+    for action in ACTIONS.values():
+        found.update(p.lower() for p in (*action.phrasings_for("heldout"), *action.gerunds_for("heldout")))
+    return tuple(sorted(found))
+
+
+@lru_cache(maxsize=1)
 def heldout_keys() -> frozenset[tuple[str, ...]]:
     """Content keys of every held-out phrasing (and held-out gerund) of every action."""
-    from .actions import ACTIONS, split_items
-
-    keys = set()
-    for action in ACTIONS.values():
-        for phrase in action.phrasings_for("heldout"):
-            keys.add(content_key(phrase))
-        for gerund in split_items(action.gerunds, "heldout", share=0.34, salt=action.label):
-            keys.add(content_key(gerund))
-    return frozenset(keys)
+    return frozenset(content_key(p) for p in heldout_phrasings())
 
 
-def contains_heldout(text: str, keys: Iterable[tuple[str, ...]] | None = None) -> bool:
+def contains_heldout(text: str) -> bool:
     """True if the content words of ``text`` contain a held-out phrasing's content words as a contiguous run."""
     words = content_key(text)
-    for key in heldout_keys() if keys is None else keys:
+    for key in heldout_keys():
         n = len(key)
         if n and any(words[i : i + n] == key for i in range(len(words) - n + 1)):
             return True
@@ -66,20 +68,14 @@ def contains_heldout(text: str, keys: Iterable[tuple[str, ...]] | None = None) -
 
 
 @lru_cache(maxsize=1)
-def _heldout_phrases() -> tuple[re.Pattern, ...]:
-    from .actions import ACTIONS, split_items
-
-    phrases = set()
-    for action in ACTIONS.values():
-        phrases.update(action.phrasings_for("heldout"))
-        phrases.update(split_items(action.gerunds, "heldout", share=0.34, salt=action.label))
-    return tuple(re.compile(r"\b" + re.escape(p.lower()) + r"\b") for p in sorted(phrases))
+def _heldout_patterns() -> tuple[re.Pattern, ...]:
+    return tuple(re.compile(r"\b" + re.escape(p) + r"\b") for p in heldout_phrasings())
 
 
 def contains_heldout_verbatim(text: str) -> bool:
     """True if ``text`` contains a held-out phrasing (or gerund) word for word."""
     low = text.lower()
-    return any(p.search(low) for p in _heldout_phrases())
+    return any(p.search(low) for p in _heldout_patterns())
 
 
 def _imperative(word: str) -> str:

@@ -68,6 +68,18 @@ class AppServer:
         self.log.seek(0)
         return self.log.read()
 
+    def __enter__(self) -> AppServer:
+        """Waits until the app answers (stopping it if it never does); leaving the block stops it."""
+        try:
+            self.wait()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -80,12 +92,8 @@ class AppServer:
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory, request):
     checkpoint = None if MODEL_READY else request.getfixturevalue("tiny_checkpoint")
-    server = AppServer(tmp_path_factory.mktemp("app"), checkpoint)
-    try:
-        server.wait()
+    with AppServer(tmp_path_factory.mktemp("app"), checkpoint) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _get(url: str) -> tuple[int, bytes]:

@@ -82,11 +82,8 @@ def server(tmp_path_factory, request):
         mp.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.5")  # a closed session is noticed (and unloaded) quickly
         mp.setenv("OMP_NUM_THREADS", "1")
         srv = AppServer(tmp_path_factory.mktemp("cancel"), checkpoint)
-    try:
-        srv.wait()
+    with srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def outputs(srv: AppServer) -> Path:

@@ -40,11 +40,8 @@ def server(tmp_path_factory, tiny_checkpoint):
         mp.setenv("ACTAVATAR_CONCURRENCY", "1")
         mp.setenv("ACTAVATAR_QUEUE_SIZE", str(QUEUE_SIZE))
         srv = AppServer(tmp_path_factory.mktemp("load"), tiny_checkpoint)
-    try:
-        srv.wait()
+    with srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

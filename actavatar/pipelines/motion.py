@@ -134,7 +134,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
     # ----------------------------------------------------------------------------------------------- 2. encode
     def encode_prompt(self, plan: PhasePlan) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Base and all phase texts in one MiniLM batch. Returns base (1, L, D), mask, phases (P, L, D), mask."""
-        pooled = bool(getattr(self.transformer.config, "text_pooled_token", False))
+        pooled = self.transformer.config.text_pooled_token
         states, mask = self.text_encoder.encode([plan.base] + [p.text for p in plan.phases], pooled=pooled)
         return states[:1], mask[:1], states[1:], mask[1:]
 

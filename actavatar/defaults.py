@@ -8,3 +8,6 @@ STEPS = 10
 # motion 0.83 / 0.86 / 0.89 / 0.89, mouth-loudness correlation 0.59 / 0.58 / 0.56 / 0.52); see MODEL_CARD.md.
 TEXT_GUIDANCE = 4.5
 AUDIO_GUIDANCE = 1.5
+# Classifier-free guidance only on steps whose noise level sigma is at least this; the steps below run the fully
+# conditioned branch alone (0 = guide every step). Chosen from rendered pixels; see MODEL_CARD.md.
+GUIDANCE_MIN_SIGMA = 0.0

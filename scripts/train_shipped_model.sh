@@ -5,11 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
+start=$SECONDS
+stamp() { echo "[train_shipped_model] $(date -u +%H:%M:%S) +$(( (SECONDS - start) / 60 )) min: $*"; }
+stamp "start"
 python -m actavatar train --stage 2 --data-only &   # configs/motion_stage2.toml's data, one worker
 data_pid=$!
 python -m actavatar train --stage 1                 # configs/motion_stage1.toml -> runs/stage1
+stamp "stage 1 trained"
 wait "$data_pid"
+stamp "stage 2 data ready"
 python -m actavatar train --stage 2                 # configs/motion_stage2.toml -> runs/stage2 (starts from runs/stage1)
+stamp "stage 2 trained"
 dest=assets/checkpoints/actavatar-motion
 mkdir -p "$dest"
 rm -rf "$dest/transformer" "$dest/scheduler"

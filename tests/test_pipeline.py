@@ -104,3 +104,23 @@ def test_audio_guidance_one_skips_the_unconditional_branch(tiny_pipeline):
         speechlike(3.2), PLAN, None, num_inference_steps=3, audio_guidance=1.0 + 1e-7, precision="fp32"
     )
     np.testing.assert_allclose(two.motion, ref.motion, atol=2e-4)
+
+
+def test_guidance_interval_runs_one_branch_below_the_threshold(tiny_pipeline):
+    """Steps whose sigma is below ``guidance_min_sigma`` call the model on the conditioned branch alone; with the
+    threshold above every sigma the result is the unguided one, with it at 0 every step is guided."""
+    calls = []
+    hook = tiny_pipeline.transformer.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    try:
+        mixed = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.5)
+    finally:
+        hook.remove()
+    assert calls == [3, 3, 1, 1]  # 4 steps: sigmas 1.0, 0.667 guided; 0.334, 0.001 not
+    never = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=1.01, precision="fp32")
+    plain = tiny_pipeline(
+        speechlike(3.2), PLAN, None, num_inference_steps=4, text_guidance=1.0, audio_guidance=1.0, precision="fp32"
+    )
+    np.testing.assert_allclose(never.motion, plain.motion, atol=1e-5)
+    always = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.0)
+    assert not np.allclose(always.motion, never.motion, atol=1e-3)
+    assert not np.allclose(mixed.motion, always.motion, atol=1e-5)

@@ -71,6 +71,20 @@ class EncodedConditioning:
     audio_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # per block (B, H, T, d) keys/values (inference)
     phase_clock: torch.Tensor | None = None  # (B, T, D) time within the frame's phase, added to the frame tokens
 
+    def first(self, n: int) -> EncodedConditioning:
+        """The first ``n`` batch items (e.g. only the fully conditioned CFG branch)."""
+        ctx = PhaseAttentionContext(self.ctx.bias[:n], self.ctx.block_index[:n], self.ctx.num_phases)
+        return EncodedConditioning(
+            self.text[:n],
+            ctx,
+            self.frame_anchor[:n],
+            self.audio[:n],
+            self.face[:n],
+            self.prefix[:n],
+            audio_kv=[(k[:n], v[:n]) for k, v in self.audio_kv] if self.audio_kv is not None else None,
+            phase_clock=self.phase_clock[:n] if self.phase_clock is not None else None,
+        )
+
 
 @dataclass
 class MotionDiTOutput:

@@ -18,7 +18,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,9 @@ class TrainConfig:
     token_dropout: float = 0.0
     text_pooled_token: bool = False
     phase_clock: bool = False  # MotionDiT's phase clock (time within the phase), added at stage 2 if missing
+    # Stage 2: clips are drawn with probability proportional to the largest weight of the action parts they contain
+    # (e.g. {shake_head = 3.0}); parts not listed weigh 1. Empty = uniform.
+    label_weights: dict[str, float] = field(default_factory=dict)
     model_dim: int = 128
     model_layers: int = 8
     seed: int = 0
@@ -84,7 +87,15 @@ class TrainConfig:
 class ClipBank:
     """Training clips held in memory with precomputed audio features and encoded texts."""
 
-    def __init__(self, data_dir: Path, stage: int, fps_expected: float = 25.0, text_variants: int = 0, seed: int = 0):
+    def __init__(
+        self,
+        data_dir: Path,
+        stage: int,
+        fps_expected: float = 25.0,
+        text_variants: int = 0,
+        seed: int = 0,
+        label_weights: dict[str, float] | None = None,
+    ):
         from .augment import variants
         from .synth import load_dataset
 
@@ -92,8 +103,11 @@ class ClipBank:
         if len(ds) == 0:
             raise InputError(f"Dataset {data_dir} has no clips: rebuild it.")
         self.fps = ds.fps
-        self.motion, self.features, self.plans = [], [], []
+        self.motion, self.features, self.plans, weights = [], [], [], []
+        label_weights = dict(label_weights or {})
         for sample in ds:
+            parts = [part for label in (sample.actions if stage == 2 else []) for part in label.split("+")]
+            weights.append(max([label_weights.get(part, 1.0) for part in parts], default=1.0))
             n = sample.motion.shape[0]
             self.motion.append(torch.from_numpy(sample.motion))
             self.features.append(frame_features(sample.audio, ds.fps, n).half())
@@ -108,6 +122,7 @@ class ClipBank:
             texts = sorted(set(texts) | {v for vs in self.variants.values() for v in vs})
         self.text = encode_texts_cached(texts, Path(data_dir))
         self.lengths = np.array([m.shape[0] for m in self.motion])
+        self.weights = np.asarray(weights, dtype=np.float64)  # relative probability of drawing each clip
 
     def __len__(self) -> int:
         return len(self.motion)
@@ -125,7 +140,11 @@ class ClipBank:
             frames = int(self.lengths.max())
             eligible = np.flatnonzero(self.lengths >= frames)
         size = max(2, cfg.tokens_per_batch // frames)
-        picks = rng.choice(eligible, size=size, replace=len(eligible) < size)
+        if np.all(self.weights == 1.0):  # uniform: the exact draws of recipes without label weights
+            picks = rng.choice(eligible, size=size, replace=len(eligible) < size)
+        else:
+            p = self.weights[eligible] / self.weights[eligible].sum()
+            picks = rng.choice(eligible, size=size, replace=len(eligible) < size, p=p)
         motion, feats, base, phase_states, spans = [], [], [], [], []
         for i in picks:
             start = int(rng.integers(0, self.lengths[i] - frames + 1))
@@ -311,6 +330,14 @@ def train(cfg: TrainConfig) -> Path:
 
     if cfg.stage not in (1, 2):
         raise InputError(f"stage must be 1 or 2, not {cfg.stage}.")
+    from .actions import ACTIONS
+
+    unknown = sorted(set(cfg.label_weights) - set(ACTIONS))
+    if unknown or any(not (w > 0) for w in cfg.label_weights.values()):
+        raise InputError(
+            f"label_weights must map action names ({', '.join(sorted(ACTIONS))}) to positive weights; "
+            f"got {cfg.label_weights}."
+        )
     init = Path(cfg.init_from) / "transformer" if cfg.init_from else None
     if init is not None and not (init / "config.json").is_file():
         raise InputError(f"init_from {cfg.init_from} has no transformer/ checkpoint: run stage 1 first.")
@@ -322,7 +349,13 @@ def train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out_dir)  # only once the data is known good: a refused run leaves no empty run folder
     out.mkdir(parents=True, exist_ok=True)
     t_load = time.perf_counter()
-    bank = ClipBank(data_dir, cfg.stage, text_variants=cfg.text_variants if cfg.stage == 2 else 0, seed=cfg.seed)
+    bank = ClipBank(
+        data_dir,
+        cfg.stage,
+        text_variants=cfg.text_variants if cfg.stage == 2 else 0,
+        seed=cfg.seed,
+        label_weights=cfg.label_weights,
+    )
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 
     torch.manual_seed(cfg.seed)

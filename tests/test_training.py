@@ -163,3 +163,42 @@ def test_text_generalisation_options_train_and_the_pooled_token_is_used_at_infer
     pipe._text_encoder = Spy()
     out = pipe(speechlike(2.0), None, None, num_inference_steps=2)
     assert seen == [True] and np.isfinite(out.motion).all()
+
+
+def test_label_weights_draw_clips_with_that_action_more_often(tmp_path, data_dir):
+    from actavatar.training.synth import load_dataset
+    from actavatar.training.train import ClipBank
+
+    ds = load_dataset(data_dir)
+    labels = [ds[i].actions for i in range(len(ds))]
+    target = next(p for acts in labels for lab in acts for p in lab.split("+") if p != "stay_still")
+    has = np.array([any(target in lab.split("+") for lab in acts) for acts in labels])
+    assert has.any() and not has.all()
+    bank = ClipBank(data_dir, 2, label_weights={target: 50.0})
+    np.testing.assert_array_equal(bank.weights, np.where(has, 50.0, 1.0))
+    assert np.all(ClipBank(data_dir, 1, label_weights={target: 50.0}).weights == 1.0)  # stage 1 has no phases
+    # The clips batches are cut from: those with the action dominate (uniform draws give has.mean() of them).
+
+    class Spy:  # records the clip draws (the only choice() call with a size) of the real generator
+        def __init__(self, rng):
+            self.rng, self.picks = rng, []
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+        def choice(self, *args, **kwargs):
+            out = self.rng.choice(*args, **kwargs)
+            if "size" in kwargs:
+                self.picks.extend(np.atleast_1d(out).tolist())
+            return out
+
+    cfg = tiny(tmp_path, data_dir, stage=2, min_frames=40, max_frames=40, tokens_per_batch=80)  # 2 clips a batch
+    for weights, check in (({target: 50.0}, lambda f: f > 0.85), ({}, lambda f: f < 0.6)):
+        spy = Spy(np.random.default_rng(0))
+        for _ in range(40):
+            ClipBank.batch(bank if weights else ClipBank(data_dir, 2), spy, cfg, "cpu")
+        assert check(has[spy.picks].mean()), (weights, has[spy.picks].mean(), has.mean())
+    with pytest.raises(InputError, match="label_weights"):
+        train(tiny(tmp_path, data_dir, stage=2, label_weights={"moonwalk": 2.0}))
+    with pytest.raises(InputError, match="label_weights"):
+        train(tiny(tmp_path, data_dir, stage=2, label_weights={target: 0.0}))

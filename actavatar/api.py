@@ -303,7 +303,10 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     t_out = time.perf_counter()
     worker.start()
     try:
-        video_path = write_video(frames(), out, fps, audio_path=audio, num_frames=num_frames)
+        # ffmpeg starts now and opens the audio while the first window denoises.
+        video_path = write_video(
+            frames(), out, fps, audio_path=audio, num_frames=num_frames, frame_size=renderer.frame_size
+        )
     finally:
         stop.set()
         worker.join()

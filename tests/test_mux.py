@@ -43,6 +43,17 @@ def frames(n: int, w: int = 64, h: int = 48):
         yield f
 
 
+def command_lines() -> list[bytes]:
+    """The command lines of this machine's processes (Linux /proc)."""
+    out = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            out.append((proc / "cmdline").read_bytes())
+        except OSError:  # ended meanwhile
+            pass
+    return out
+
+
 def no_leftovers(folder: Path) -> bool:
     return not [p for p in folder.iterdir() if p.name.startswith(".")]
 
@@ -127,3 +138,28 @@ def test_encoder_failure_is_reported(tmp_path):
     with pytest.raises(ActAvatarError, match="Video encoding failed"):
         write_video(iter([np.zeros((2, 40000, 3), np.uint8)] * 3), out, 25)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_known_frame_size_starts_ffmpeg_before_the_first_frame(tmp_path):
+    """With ``frame_size`` ffmpeg runs (and opens the audio) before the generator yields anything; the file is the
+    same as without it. A frame of another size, or no frame at all, still fails cleanly."""
+    wav = make_wav(tmp_path / "a.wav", 1.0)
+    seen = []
+
+    def slow_frames():
+        seen.append(any(re.search(rb"\.early\.[0-9a-f]+\.tmp\.mp4", cmd) for cmd in command_lines()))
+        yield from frames(25)
+
+    out = write_video(slow_frames(), tmp_path / "early.mp4", 25, wav, frame_size=(64, 48))
+    assert seen == [True]  # ffmpeg was already running when the first frame was asked for
+    ref = write_video(frames(25), tmp_path / "ref.mp4", 25, wav)
+    assert count_frames(out) == count_frames(ref) == 25
+    assert "Audio: aac" in probe(out)
+    for src, size, needle in (
+        (frames(3, w=32), (64, 48), "expected uint8"),
+        (iter([]), (64, 48), "No frames"),
+        (frames(3), (63, 48), "even"),
+    ):
+        with pytest.raises(InputError, match=needle):
+            write_video(src, tmp_path / "bad.mp4", 25, wav, frame_size=size)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "early.mp4", "ref.mp4"]

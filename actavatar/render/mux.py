@@ -48,10 +48,13 @@ def write_video(
     audio_path: str | Path | None = None,
     num_frames: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    frame_size: tuple[int, int] | None = None,
 ) -> Path:
     """Encode RGB uint8 frames (all the same even size) as H.264 yuv420p at ``fps``, muxing AAC of ``audio_path``.
 
-    ``num_frames`` (if known) is only used for ``progress(done, total)`` callbacks. Returns the output path.
+    ``num_frames`` (if known) is only used for ``progress(done, total)`` callbacks. ``frame_size`` (width, height),
+    if known, starts ffmpeg before the first frame exists (it opens the audio and sets up the encoder meanwhile);
+    otherwise the first frame gives the size. Returns the output path.
     Raises ``InputError`` for bad frames or unreadable audio and ``ActAvatarError`` if ffmpeg fails otherwise.
     """
     out_path = Path(out_path)
@@ -73,13 +76,18 @@ def write_video(
     count = 0
     try:
         it = iter(frames)
-        first = next(it, None)
-        if first is None:
-            raise InputError("No frames to encode: the motion sequence is empty.")
-        first = np.ascontiguousarray(first)
-        if first.dtype != np.uint8 or first.ndim != 3 or first.shape[2] != 3:
-            raise InputError(f"Frames must be RGB uint8 (H, W, 3), got {first.dtype} {first.shape}.")
-        h, w = first.shape[:2]
+        first = None
+        if frame_size is None:
+            first = next(it, None)
+            if first is None:
+                raise InputError("No frames to encode: the motion sequence is empty.")
+            first = np.ascontiguousarray(first)
+            if first.dtype != np.uint8 or first.ndim != 3 or first.shape[2] != 3:
+                raise InputError(f"Frames must be RGB uint8 (H, W, 3), got {first.dtype} {first.shape}.")
+            h, w = first.shape[:2]
+        else:
+            w, h = (int(v) for v in frame_size)
+        shape = (h, w, 3)
         if h % 2 or w % 2:
             raise InputError(f"Frame size {w}x{h} must be even for H.264 yuv420p: use an even --size.")
         cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-nostdin"]
@@ -90,12 +98,14 @@ def write_video(
         cmd += ["-movflags", "+faststart", "-f", "mp4", str(tmp)]
         with open(log, "wb") as err_file:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err_file)
-            _grow_pipe(proc.stdin, first.nbytes)
-            frame: np.ndarray | None = first
+            _grow_pipe(proc.stdin, h * w * 3)
+            frame: np.ndarray | None = first if first is not None else next(it, None)
+            if frame is None:
+                raise InputError("No frames to encode: the motion sequence is empty.")
             while frame is not None:
                 frame = np.ascontiguousarray(frame)
-                if frame.shape != first.shape or frame.dtype != np.uint8:
-                    raise InputError(f"Frame {count} is {frame.dtype} {frame.shape}, expected uint8 {first.shape}.")
+                if frame.shape != shape or frame.dtype != np.uint8:
+                    raise InputError(f"Frame {count} is {frame.dtype} {frame.shape}, expected uint8 {shape}.")
                 try:
                     proc.stdin.write(frame.data)  # contiguous: written as is, no copy
                 except BrokenPipeError:

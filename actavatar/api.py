@@ -77,7 +77,9 @@ def write_json_atomic(path: str | Path, data: Mapping) -> Path:
     return path
 
 
-def _check_options(fps: float, size: int, steps: int, text_guidance: float, audio_guidance: float) -> None:
+def _check_options(
+    fps: float, size: int, steps: int, text_guidance: float, audio_guidance: float, guidance_min_sigma: float = 0.0
+) -> None:
     if not (1 <= fps <= 60):
         raise InputError(f"fps {fps} is out of range: use 1 to 60 (25 is standard).")
     if not (64 <= size <= 2048):
@@ -87,6 +89,11 @@ def _check_options(fps: float, size: int, steps: int, text_guidance: float, audi
     for name, g in (("text guidance", text_guidance), ("audio guidance", audio_guidance)):
         if not (0.0 <= g <= 10.0):
             raise InputError(f"{name} {g} is out of range: use 0 to 10 (1 = no guidance).")
+    if not (0.0 <= guidance_min_sigma <= 1.0):
+        raise InputError(
+            f"guidance_min_sigma {guidance_min_sigma} is out of range: use 0 (guide every step) to 1 "
+            f"({defaults.GUIDANCE_MIN_SIGMA} is the default)."
+        )
 
 
 def generate(
@@ -103,6 +110,7 @@ def generate(
     size: int = 512,
     text_guidance: float = defaults.TEXT_GUIDANCE,
     audio_guidance: float = defaults.AUDIO_GUIDANCE,
+    guidance_min_sigma: float = defaults.GUIDANCE_MIN_SIGMA,
     paca: str | None = None,
     schedule: str | None = None,
     clip_phases: bool = False,
@@ -122,7 +130,7 @@ def generate(
     ``progress(stage, i, n)`` (motion tier) is called at every denoising step and rendered frame; to stop the run,
     raise ``Cancelled`` (or any exception) from it. Stale temps of killed runs are swept from the output folders."""
     t0 = time.perf_counter()
-    _check_options(fps, size, steps, text_guidance, audio_guidance)
+    _check_options(fps, size, steps, text_guidance, audio_guidance, guidance_min_sigma)
     for target in {Path(p).parent for p in (out, report) if p is not None}:
         sweep_stale_temps(target)
     if tier not in ("motion", "video"):
@@ -182,6 +190,7 @@ def generate(
         num_inference_steps=steps,
         text_guidance=text_guidance,
         audio_guidance=audio_guidance,
+        guidance_min_sigma=guidance_min_sigma,
         paca_mode=paca,
         schedule=schedule,
         seed=seed,
@@ -208,6 +217,7 @@ def generate(
             "steps": steps,
             "text_guidance": text_guidance,
             "audio_guidance": audio_guidance,
+            "guidance_min_sigma": guidance_min_sigma,
             "paca": paca or pipe.transformer.config.paca_mode,
             "schedule": schedule or pipe.transformer.config.schedule,
             "size": size,

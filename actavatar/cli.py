@@ -34,6 +34,12 @@ def _add_generate(sub) -> None:
     p.add_argument("--size", type=int, default=512, help="longest side of the video in pixels")
     p.add_argument("--text-guidance", type=float, default=defaults.TEXT_GUIDANCE)
     p.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE)
+    p.add_argument(
+        "--guidance-min-sigma",
+        type=float,
+        default=defaults.GUIDANCE_MIN_SIGMA,
+        help="steps below this noise level skip guidance (0 = guide every step)",
+    )
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="PACA mask (default: the checkpoint's, hard)")
     p.add_argument(
         "--schedule",
@@ -78,6 +84,7 @@ def _run_generate(args) -> int:
         size=args.size,
         text_guidance=args.text_guidance,
         audio_guidance=args.audio_guidance,
+        guidance_min_sigma=args.guidance_min_sigma,
         paca=args.paca,
         schedule=args.schedule,
         clip_phases=args.clip_phases,

@@ -124,3 +124,11 @@ def test_guidance_interval_runs_one_branch_below_the_threshold(tiny_pipeline):
     always = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.0)
     assert not np.allclose(always.motion, never.motion, atol=1e-3)
     assert not np.allclose(mixed.motion, always.motion, atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_api_rejects_a_guidance_threshold_outside_0_1(tmp_path, value):
+    from actavatar.api import generate
+
+    with pytest.raises(InputError, match="guidance_min_sigma .* out of range"):
+        generate(None, tmp_path / "missing.wav", out=None, guidance_min_sigma=value)

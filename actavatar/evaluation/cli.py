@@ -25,6 +25,12 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--portrait", action="append", default=[], help="portrait image (repeatable; default: all shipped)")
     p.add_argument("--steps", type=int, default=defaults.STEPS, help="denoising steps (default: the shipped default)")
+    p.add_argument(
+        "--guidance-min-sigma",
+        type=float,
+        default=defaults.GUIDANCE_MIN_SIGMA,
+        help="steps below this noise level skip guidance (default: the shipped default)",
+    )
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")
     p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
@@ -59,6 +65,7 @@ def run_eval(args) -> int:
         seed=args.seed,
         portraits=tuple(args.portrait),
         steps=args.steps,
+        guidance_min_sigma=args.guidance_min_sigma,
         size=args.size,
         paca=args.paca,
         schedule=args.schedule,

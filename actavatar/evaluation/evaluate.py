@@ -36,6 +36,7 @@ class EvalConfig:
     data_dir: str = "data/eval"
     portraits: tuple[str, ...] = ()  # image paths (default: every file in examples/portraits)
     steps: int = defaults.STEPS
+    guidance_min_sigma: float = defaults.GUIDANCE_MIN_SIGMA
     size: int = 384
     paca: str | None = None  # None: the mode the checkpoint was trained with
     schedule: str | None = None
@@ -142,6 +143,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
                     sample.plan,
                     out=None,
                     steps=cfg.steps,
+                    guidance_min_sigma=cfg.guidance_min_sigma,
                     seed=i,
                     fps=sample.fps,
                     size=cfg.size,
@@ -178,6 +180,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             "clips": len(ds),
             "portraits": [p.name for p in portraits],
             "neutral_lead_frames": int(cfg.neutral_lead_frames),
+            "steps": int(cfg.steps),
+            "guidance_min_sigma": float(cfg.guidance_min_sigma),
             "seconds": round(time.perf_counter() - t0, 1),
         }
     )

@@ -11,3 +11,8 @@ AUDIO_GUIDANCE = 1.5
 # Classifier-free guidance only on steps whose noise level sigma is at least this; the steps below run the fully
 # conditioned branch alone (0 = guide every step). Chosen from rendered pixels; see MODEL_CARD.md.
 GUIDANCE_MIN_SIGMA = 0.0
+# The first generation window is shorter than the others (100 frames, 4 s at 25 fps, instead of 200): its frames are
+# final, and start rendering and encoding, after half the diffusion work of a full window. Same total work for a
+# 10 s clip (100 + 175 frames instead of 200 + 75); phase accuracy of the generated motion unchanged (0.914 vs
+# 0.916 over 371 phases on training phrasings).
+FIRST_WINDOW_FRAMES = 100

@@ -40,7 +40,10 @@ def test_seeded_determinism_and_seed_sensitivity(tiny_pipeline):
 def test_long_audio_is_generated_in_overlapping_windows(tiny_pipeline):
     out = tiny_pipeline(speechlike(25.0), PLAN, None, num_inference_steps=2)
     assert out.motion.shape[0] == 625
-    assert out.windows == [(0, 200), (175, 375), (350, 550), (525, 625)]
+    # The first window is shorter (its frames stream out sooner), the others 200 frames with 25 frames of overlap.
+    assert out.windows == [(0, 100), (75, 275), (250, 450), (425, 625)]
+    same = tiny_pipeline(speechlike(25.0), PLAN, None, num_inference_steps=2, first_window_frames=None)
+    assert same.windows == [(0, 200), (175, 375), (350, 550), (525, 625)]
 
 
 def test_callback_on_step_end_sees_and_can_replace_latents(tiny_pipeline):

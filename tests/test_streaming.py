@@ -16,7 +16,7 @@ PORTRAIT = Path(__file__).resolve().parents[1] / "examples" / "portraits" / "ast
 
 
 def test_on_frames_chunks_are_the_final_motion_in_order(tiny_pipeline, one_torch_thread):
-    audio = speechlike(10.0)  # 250 frames: windows [0, 200) and [175, 250)
+    audio = speechlike(10.0)  # 250 frames: windows [0, 100) and [75, 250)
     chunks = []
     out = tiny_pipeline(
         audio,
@@ -24,7 +24,7 @@ def test_on_frames_chunks_are_the_final_motion_in_order(tiny_pipeline, one_torch
         num_inference_steps=3,
         on_frames=lambda start, rows: chunks.append((start, rows.copy())),
     )
-    assert [s for s, _ in chunks] == [0, 175]  # the cross-faded overlap waits for the second window
+    assert [s for s, _ in chunks] == [0, 75]  # the cross-faded overlap waits for the second window
     assert np.array_equal(np.concatenate([r for _, r in chunks]), out.motion)
     # Without the callback the result is the same.
     again = tiny_pipeline(audio, PhasePlan("a person talking", ()), num_inference_steps=3)

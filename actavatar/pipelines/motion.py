@@ -169,6 +169,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         seed: int = 0,
         window_frames: int = 200,  # = the training max_frames: time anchors stay in the trained range
         overlap_frames: int = 25,
+        first_window_frames: int | None = defaults.FIRST_WINDOW_FRAMES,  # None: = window_frames
         callback_on_step_end: Callable[[ActAvatarMotionPipeline, int, int, dict], dict] | None = None,
         progress: Callable[[str, int, int], None] | None = None,
         precision: str = "auto",  # "auto": bf16 autocast where the CPU has native bf16, else fp32; "fp32"; "bf16"
@@ -196,8 +197,9 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
 
         # 2. Plan the windows: [0, W), [W - O, 2W - O), ... ; every window but the first starts with O known frames.
         windows, start = [], 0
+        first = window_frames if first_window_frames is None else max(overlap_frames + 1, first_window_frames)
         while True:
-            end = min(start + window_frames, num_frames)
+            end = min(start + (window_frames if windows else min(first, window_frames)), num_frames)
             windows.append((start, end))
             if end >= num_frames:
                 break

@@ -113,3 +113,36 @@ def test_dataset_bad_folders_raise_input_error(tmp_path):
         load_dataset(root)[0]
     with pytest.raises(InputError):
         make_sample(np.random.default_rng(0), "test", 2)
+
+
+def _build(out: str, barrier) -> None:
+    """Build a 2-shard dataset; both builders write each shard's temp file before either renames it."""
+    import actavatar.training.synth as synth
+
+    savez = np.savez_compressed
+
+    def lockstep(path, **arrays):
+        barrier.wait(60)
+        savez(path, **arrays)
+        barrier.wait(60)
+
+    synth.np.savez_compressed = lockstep
+    build_dataset(out, 2, "heldout", 2, seed=3, shard_size=1)
+
+
+def test_two_processes_building_the_same_dataset_both_succeed(tmp_path):
+    """Two evaluations started together build the same folder: each writes its own temp files and renames them
+    (with one shared temp name, the second rename found the file gone)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_build, args=(str(tmp_path / "same"), barrier)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    ds = load_dataset(tmp_path / "same")
+    assert len(ds) == 2 and ds[1].motion.shape[1] == MOTION_DIM
+    assert not [p.name for p in (tmp_path / "same").iterdir() if ".tmp." in p.name]

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -408,19 +409,25 @@ def write_shard(out_dir: str | Path, index: int, samples: list[Sample]) -> dict:
     audio = np.concatenate([s.audio for s in samples])
     pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
     stem = Path(out_dir) / f"shard-{index:05d}"
-    tmp = stem.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        audio=pcm,
-        audio_offsets=audio_off,
-        motion=np.concatenate([s.motion for s in samples]),
-        motion_offsets=motion_off,
-    )
-    os.replace(tmp, stem.with_suffix(".npz"))
+    # Temp names unique to this writer: two processes building the same dataset at once (two evals started
+    # together) each rename their own complete file into place; the shards are identical, so either may win.
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp, tmp_json = stem.with_suffix(f".{tag}.tmp.npz"), stem.with_suffix(f".{tag}.tmp.json")
     records = [{"plan": s.plan.to_dict(), "actions": s.actions, "meta": s.meta} for s in samples]
-    tmp_json = stem.with_suffix(".tmp.json")
-    tmp_json.write_text(json.dumps(records, ensure_ascii=False))
-    os.replace(tmp_json, stem.with_suffix(".json"))
+    try:
+        np.savez_compressed(
+            tmp,
+            audio=pcm,
+            audio_offsets=audio_off,
+            motion=np.concatenate([s.motion for s in samples]),
+            motion_offsets=motion_off,
+        )
+        os.replace(tmp, stem.with_suffix(".npz"))
+        tmp_json.write_text(json.dumps(records, ensure_ascii=False))
+        os.replace(tmp_json, stem.with_suffix(".json"))
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_json.unlink(missing_ok=True)
     return {
         "shard": stem.name,
         "count": len(samples),
@@ -430,9 +437,12 @@ def write_shard(out_dir: str | Path, index: int, samples: list[Sample]) -> dict:
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
-    tmp = out / "manifest.tmp.json"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / "manifest.json")
+    tmp = out / f"manifest.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp.json"
+    try:
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, out / "manifest.json")
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def build_dataset(

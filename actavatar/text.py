@@ -58,6 +58,13 @@ class TextEncoder:
             raise ActAvatarError(f"Text encoder unavailable ({err}): pip install -r requirements.txt.") from err
         self._model = model.eval().requires_grad_(False)
 
+    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        """The word pieces of each text, [CLS] and [SEP] included: position i is row i of its ``encode`` states."""
+        with self._lock:
+            self._load()
+            ids = self._tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)["input_ids"]
+            return [self._tokenizer.convert_ids_to_tokens(row) for row in ids]
+
     @torch.no_grad()
     def encode(self, texts: Sequence[str], pooled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """All texts in one forward pass (uncached ones only). Returns (N, L, 384) float32 and (N, L) bool.

@@ -98,14 +98,18 @@ def test_audio_guidance_one_skips_the_unconditional_branch(tiny_pipeline):
     model = tiny_pipeline.transformer
     hook = model.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
     try:
-        two = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=3, audio_guidance=1.0, precision="fp32")
+        two = tiny_pipeline(
+            speechlike(3.2), PLAN, None, num_inference_steps=3, audio_guidance=1.0, precision="fp32",
+            guidance_min_sigma=0.0,
+        )  # fmt: skip
     finally:
         hook.remove()
     assert set(calls) == {2}
     # Reference: the three-branch formula at g_a = 1 + 1e-7 (v_none's weight ~0).
     ref = tiny_pipeline(
-        speechlike(3.2), PLAN, None, num_inference_steps=3, audio_guidance=1.0 + 1e-7, precision="fp32"
-    )
+        speechlike(3.2), PLAN, None, num_inference_steps=3, audio_guidance=1.0 + 1e-7, precision="fp32",
+        guidance_min_sigma=0.0,
+    )  # fmt: skip
     np.testing.assert_allclose(two.motion, ref.motion, atol=2e-4)
 
 

@@ -202,3 +202,24 @@ def test_label_weights_draw_clips_with_that_action_more_often(tmp_path, data_dir
         train(tiny(tmp_path, data_dir, stage=2, label_weights={"moonwalk": 2.0}))
     with pytest.raises(InputError, match="label_weights"):
         train(tiny(tmp_path, data_dir, stage=2, label_weights={target: 0.0}))
+
+
+def test_token_dropout_never_hides_a_direction_word(tmp_path, data_dir):
+    from actavatar.text import default_text_encoder
+    from actavatar.training.train import ClipBank, direction_tokens, encode_texts_cached
+
+    texts = ["she turns her head to the left", "looks up", "smiles"]
+    states = encode_texts_cached(texts, tmp_path)
+    marks = direction_tokens(texts, states)
+    assert set(marks) == {texts[0], texts[1]}  # "smiles" has no direction word
+    pieces = default_text_encoder().tokens([texts[0]])[0]
+    assert [p for p, m in zip(pieces, marks[texts[0]]) if m] == ["left"]
+    bank = ClipBank(data_dir, 2)
+    bank.text.update(states)
+    bank.protected.update(marks)
+    cfg = tiny(tmp_path, data_dir, stage=2, token_dropout=0.9)
+    rng = np.random.default_rng(0)
+    left = states[texts[0]][pieces.index("left")].float()
+    draws = [bank._states(texts[0], rng, cfg) for _ in range(50)]
+    assert all(any(np.allclose(row, left) for row in d) for d in draws)
+    assert min(d.shape[0] for d in draws) < len(pieces) - 3  # other tokens were dropped

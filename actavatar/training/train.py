@@ -84,6 +84,21 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------------------------------------------------ data
+DIRECTION_WORDS = frozenset({"left", "right", "up", "down"})  # word pieces token dropout never hides
+
+
+def direction_tokens(texts: list[str], states: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Text -> (L,) bool, True at its direction words (texts without one are left out). Token dropout keeps these:
+    without "left", "turns her head to the left" asks for a turn of unknown sign, and a model trained on such items
+    learned turns of random sign."""
+    out = {}
+    for text, pieces in zip(texts, default_text_encoder().tokens(texts), strict=True):
+        keep = np.array([piece in DIRECTION_WORDS for piece in pieces])
+        if keep.any() and len(keep) == states[text].shape[0]:
+            out[text] = keep
+    return out
+
+
 class ClipBank:
     """Training clips held in memory with precomputed audio features and encoded texts."""
 
@@ -121,6 +136,7 @@ class ClipBank:
             self.variants = {t: variants(t, rng, text_variants) for t in phase_texts}
             texts = sorted(set(texts) | {v for vs in self.variants.values() for v in vs})
         self.text = encode_texts_cached(texts, Path(data_dir))
+        self.protected = direction_tokens(texts, self.text) if stage == 2 else {}
         self.lengths = np.array([m.shape[0] for m in self.motion])
         self.weights = np.asarray(weights, dtype=np.float64)  # relative probability of drawing each clip
 
@@ -195,6 +211,8 @@ class ClipBank:
         if augment and cfg.token_dropout > 0 and states.shape[0] > 3:
             keep = rng.random(states.shape[0]) >= cfg.token_dropout
             keep[0] = keep[-1] = True  # [CLS] and [SEP]
+            if text in self.protected:
+                keep |= self.protected[text]
             if not keep[1:-1].any():
                 keep[1 + int(rng.integers(states.shape[0] - 2))] = True
             states = states[torch.from_numpy(keep)]

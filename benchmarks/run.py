@@ -4,12 +4,12 @@
     python benchmarks/run.py --durations 10 --size 256
 
 Each clip runs in a fresh worker process (so peak RSS is that clip's own), after one warm-up generation of the same
-clip in that process; every time is the median of ``--repeat`` runs (3). The cold-start figure is a new process running the CLI to the first finished video. The floor is
-ffmpeg alone (``write_video``, same settings, same audio) encoding the very frames the generation produced, rendered
-beforehand into memory, so end-to-end ÷ floor says how far we are from the cost of producing that file at all.
-"render fps" is the renderer alone on those frames; "render+mux ÷ floor" streams them through the renderer into
-ffmpeg again (the renderer's own target, <= 2x), on the benchmark portrait and, for the shortest clip, on every
-shipped portrait.
+clip in that process; every time is the median of ``--repeat`` runs (3). The cold-start figure is a new process
+running the CLI to the first finished video. The floor is ffmpeg alone (``write_video``, same settings, same
+audio) encoding the very frames the generation produced, rendered beforehand into memory, so end-to-end ÷ floor
+says how far we are from the cost of producing that file at all. "render fps" is the renderer alone on those
+frames; "render+mux ÷ floor" streams them through the renderer into ffmpeg again (the renderer's own target,
+<= 2x), on the benchmark portrait and, for the shortest clip, on every shipped portrait.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -75,7 +75,7 @@ def render_mux_vs_floor(portrait: Path, motion, audio: Path, tmp: Path, size: in
     floor = _median_time(
         lambda: write_video(iter(rendered), tmp / "floor.mp4", fps, audio_path=audio, num_frames=frames), repeat
     )
-    del rendered
+    rendered.clear()
     # ... and rendered while ffmpeg encodes, as generation does.
     render_mux = _median_time(
         lambda: write_video(renderer.render_all(motion), tmp / "render_mux.mp4", fps, audio_path=audio), repeat
@@ -202,8 +202,8 @@ def table(rows: list[dict], cold: float | None) -> str:
     for r in rows:
         if len(r.get("portraits", [])) > 1:
             lines.append(
-                f"\nRender + encode + mux ÷ ffmpeg floor per shipped portrait, {r['seconds']:.0f} s clip (the generated "
-                "motion above, each portrait's own frames and floor):\n\n"
+                f"\nRender + encode + mux ÷ ffmpeg floor per shipped portrait, {r['seconds']:.0f} s clip "
+                "(the generated motion above, each portrait's own frames and floor):\n\n"
                 "| portrait | render fps | ffmpeg floor s | render+mux s | render+mux ÷ floor |\n|---|---|---|---|---|"
             )
             for p in r["portraits"]:

@@ -123,7 +123,9 @@ def test_guidance_interval_runs_one_branch_below_the_threshold(tiny_pipeline):
     finally:
         hook.remove()
     assert calls == [3, 3, 1, 1]  # 4 steps: sigmas 1.0, 0.667 guided; 0.334, 0.001 not
-    never = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=1.01, precision="fp32")
+    never = tiny_pipeline(
+        speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=1.01, precision="fp32"
+    )
     plain = tiny_pipeline(
         speechlike(3.2), PLAN, None, num_inference_steps=4, text_guidance=1.0, audio_guidance=1.0, precision="fp32"
     )

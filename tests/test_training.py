@@ -213,7 +213,7 @@ def test_token_dropout_never_hides_a_direction_word(tmp_path, data_dir):
     marks = direction_tokens(texts, states)
     assert set(marks) == {texts[0], texts[1]}  # "smiles" has no direction word
     pieces = default_text_encoder().tokens([texts[0]])[0]
-    assert [p for p, m in zip(pieces, marks[texts[0]]) if m] == ["left"]
+    assert [p for p, m in zip(pieces, marks[texts[0]], strict=True) if m] == ["left"]
     bank = ClipBank(data_dir, 2)
     bank.text.update(states)
     bank.protected.update(marks)

@@ -1,6 +1,6 @@
 """Inference defaults of the motion tier, shared by the pipeline, the API, the CLI and the app (one place)."""
 
-# 10 Euler steps: on the shipped model, from rendered pixels, 10 and 20 steps score within one phase of each other
+# 10 Euler steps: on the session-3 model, from rendered pixels, 10 and 20 steps score within one phase of each other
 # (held-out 85.7 % vs 83.9 %, training phrasings 85.0 % vs 88.3 %, 116 phases; same lip sync and mouth closure) and
 # 10 halve the diffusion time; see MODEL_CARD.md.
 STEPS = 10
@@ -10,8 +10,8 @@ TEXT_GUIDANCE = 4.5
 AUDIO_GUIDANCE = 1.5
 # Classifier-free guidance only on steps whose noise level sigma is at least this; the steps below run the fully
 # conditioned branch alone (0 = guide every step). At 10 steps that is 7 guided steps and 3 single-branch ones,
-# 24 instead of 30 model evaluations per window. From rendered pixels on the shipped model (24 clips per split):
-# phase accuracy identical (held-out 69.6 %, training phrasings 93.3 % both ways), lip sync 0.55 vs 0.52 (held-out)
+# 24 instead of 30 model evaluations per window. From rendered pixels on one model of the shipped recipe (24 clips
+# per split): phase accuracy identical (held-out 69.6 %, training phrasings 93.3 % both ways), lip sync 0.55 vs 0.52 (held-out)
 # and 0.46 vs 0.45, onset 93 vs 97 ms and 84 vs 94 ms. Guidance shapes the motion while the noise is high; the
 # last steps only refine it (cf. Kynkaanniemi et al. 2024, "Applying guidance in a limited interval").
 GUIDANCE_MIN_SIGMA = 0.3

@@ -197,9 +197,9 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
 
         # 2. Plan the windows: [0, W), [W - O, 2W - O), ... ; every window but the first starts with O known frames.
         windows, start = [], 0
-        first = window_frames if first_window_frames is None else max(overlap_frames + 1, first_window_frames)
+        first = min(window_frames, max(overlap_frames + 1, first_window_frames or window_frames))
         while True:
-            end = min(start + (window_frames if windows else min(first, window_frames)), num_frames)
+            end = min(start + (window_frames if windows else first), num_frames)
             windows.append((start, end))
             if end >= num_frames:
                 break

@@ -110,6 +110,7 @@ class ClipBank:
         text_variants: int = 0,
         seed: int = 0,
         label_weights: dict[str, float] | None = None,
+        token_dropout: float = 0.0,
     ):
         from .augment import variants
         from .synth import load_dataset
@@ -136,7 +137,8 @@ class ClipBank:
             self.variants = {t: variants(t, rng, text_variants) for t in phase_texts}
             texts = sorted(set(texts) | {v for vs in self.variants.values() for v in vs})
         self.text = encode_texts_cached(texts, Path(data_dir))
-        self.protected = direction_tokens(texts, self.text) if stage == 2 else {}
+        # (Only needed with token dropout: tokenizing loads MiniLM, which a cached encoding otherwise skips.)
+        self.protected = direction_tokens(texts, self.text) if stage == 2 and token_dropout > 0 else {}
         self.lengths = np.array([m.shape[0] for m in self.motion])
         self.weights = np.asarray(weights, dtype=np.float64)  # relative probability of drawing each clip
 
@@ -373,6 +375,7 @@ def train(cfg: TrainConfig) -> Path:
         text_variants=cfg.text_variants if cfg.stage == 2 else 0,
         seed=cfg.seed,
         label_weights=cfg.label_weights,
+        token_dropout=cfg.token_dropout,
     )
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 

@@ -73,6 +73,20 @@ MOTION_LIMITS: dict[str, tuple[float, float]] = {
     "gaze_y": (-1.0, 1.0),
 }
 
+# The same motion seen in a mirror: image left <-> right. Yaw, roll, sideways shift and horizontal gaze change
+# sign; the two eyes swap. (Pitch, vertical shift, scale and the symmetric expressions are unchanged.)
+_MIRROR_SIGN = np.array([-1.0 if n in ("head_yaw", "head_roll", "head_tx", "gaze_x") else 1.0 for n in MOTION_NAMES])
+_MIRROR_ORDER = np.array(
+    [MOTION_INDEX[{"blink_left": "blink_right", "blink_right": "blink_left"}.get(n, n)] for n in MOTION_NAMES]
+)
+
+
+def mirror_motion(motion):
+    """``(..., D)`` motion (numpy array or torch tensor) as seen in a mirror."""
+    sign = _MIRROR_SIGN if isinstance(motion, np.ndarray) else motion.new_tensor(_MIRROR_SIGN)
+    return motion[..., _MIRROR_ORDER] * sign
+
+
 # Size of the neutral-face descriptor the generator is conditioned on (see ``render.face.FaceAnalysis``).
 FACE_DESCRIPTOR_DIM = 16
 

@@ -90,3 +90,76 @@ def test_bank_states_drop_tokens_keep_cls_sep_and_lead_with_the_pooled_token(tmp
     assert list(data.glob(".text-states-*.safetensors"))
     again = ClipBank(data, 2, text_variants=2, seed=0)
     assert torch.equal(again.text[text], bank.text[text])
+
+
+def test_mirror_text_swaps_sides_only():
+    from actavatar.training.augment import mirror_text
+
+    assert mirror_text("turns her head to the left") == "turns her head to the right"
+    assert mirror_text("Right eye wink, then looks leftward brightly") == "Left eye wink, then looks rightward brightly"
+    assert mirror_text("winks with her left-eye") == "winks with her right-eye"
+    assert mirror_text("smiles brightly and nods") == "smiles brightly and nods"
+    for action in ACTIONS.values():  # every phrasing of a sided action names its side
+        sided = "left" in action.label or "right" in action.label
+        for p in action.phrasings:
+            assert mirror_text(mirror_text(p)) == p
+            if sided:
+                assert mirror_text(p) != p, p
+
+
+def test_mirror_motion_is_the_image_flipped():
+    from actavatar.motion import MOTION_INDEX, mirror_motion
+
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((5, len(MOTION_INDEX))).astype(np.float32)
+    f = mirror_motion(m)
+    for name in ("head_yaw", "head_roll", "head_tx", "gaze_x"):
+        assert np.array_equal(f[:, MOTION_INDEX[name]], -m[:, MOTION_INDEX[name]])
+    for name in ("head_pitch", "head_ty", "head_scale", "jaw_open", "smile", "brow_raise", "gaze_y"):
+        assert np.array_equal(f[:, MOTION_INDEX[name]], m[:, MOTION_INDEX[name]])
+    assert np.array_equal(f[:, MOTION_INDEX["blink_left"]], m[:, MOTION_INDEX["blink_right"]])
+    assert np.array_equal(mirror_motion(f), m)
+    assert torch.equal(mirror_motion(torch.from_numpy(m)), torch.from_numpy(f))
+    # The synthetic actions agree: a left turn mirrored is a right turn.
+    from actavatar.training.actions import ActionPart, _part_motion
+
+    t = np.linspace(0, 2, 50)
+    left = _part_motion(ActionPart("turn_left", 1.0, 1.0, 1), t, 2.0, np.random.default_rng(1))
+    right = _part_motion(ActionPart("turn_right", 1.0, 1.0, 1), t, 2.0, np.random.default_rng(1))
+    assert np.allclose(left["head_yaw"], -right["head_yaw"]) and np.allclose(left["gaze_x"], -right["gaze_x"])
+
+
+def test_bank_mirrors_sided_clips_never_into_a_heldout_phrasing(tmp_path):
+    from actavatar.motion import mirror_motion
+    from actavatar.pipelines.motion import normalize_motion
+    from actavatar.training.augment import mirror_text
+    from actavatar.training.synth import build_dataset
+    from actavatar.training.train import ClipBank, TrainConfig
+
+    data = build_dataset(tmp_path / "d", 24, "train", 2, seed=3)
+    plain = ClipBank(data, 2, text_variants=2, seed=0)
+    assert all(p is None for p in plain.mirrored)  # off unless asked
+    bank = ClipBank(data, 2, text_variants=2, seed=0, mirror=True)
+    mirrored = [i for i, p in enumerate(bank.mirrored) if p is not None]
+    assert mirrored, "24 clips should include a turn, tilt, glance or wink"
+    for i in mirrored:
+        plan, flipped = bank.plans[i], bank.mirrored[i]
+        assert flipped.base == plan.base
+        for ph, fl in zip(plan.phases, flipped.phases, strict=True):
+            assert (fl.start, fl.end) == (ph.start, ph.end) and fl.text == mirror_text(ph.text)
+            assert not contains_heldout(fl.text) and not contains_heldout_verbatim(fl.text)
+            assert fl.text in bank.text  # encoded
+            for v in bank.variants.get(fl.text, []):
+                assert v in bank.text and not contains_heldout_verbatim(v)
+    # A mirrored draw shows the mirrored motion with the mirrored texts.
+    i = mirrored[0]
+    n = len(bank.motion[i])
+    for attr in ("motion", "features", "plans", "mirrored"):
+        setattr(bank, attr, [getattr(bank, attr)[i]])
+    bank.lengths, bank.weights = np.array([n]), np.ones(1)
+    cfg = TrainConfig(stage=2, min_frames=n, max_frames=n, tokens_per_batch=2 * n, mirror=1.0, prefix_prob=0.0)
+    x0, cond, _ = bank.batch(np.random.default_rng(0), cfg, "cpu")
+    assert torch.allclose(x0[0], normalize_motion(mirror_motion(bank.motion[0])[None])[0])
+    cfg.mirror = 0.0
+    x0, _, _ = bank.batch(np.random.default_rng(0), cfg, "cpu")
+    assert torch.allclose(x0[0], normalize_motion(bank.motion[0][None])[0])

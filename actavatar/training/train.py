@@ -13,6 +13,7 @@ atomically every ``save_every`` steps and training resumes from the latest one a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from ..audio import frame_features
 from ..errors import InputError
 from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import frame_times, pack_phase_prompt
-from ..motion import FACE_DESCRIPTOR_DIM
+from ..motion import FACE_DESCRIPTOR_DIM, mirror_motion
 from ..phases import PhasePlan
 from ..text import default_text_encoder, with_pooled
 from .config import config_from_toml
@@ -71,6 +72,9 @@ class TrainConfig:
     # Stage 2: clips are drawn with probability proportional to the largest weight of the action parts they contain
     # (e.g. {shake_head = 3.0}); parts not listed weigh 1. Empty = uniform.
     label_weights: dict[str, float] = field(default_factory=dict)
+    # Stage 2: probability of showing a clip mirrored (motion left <-> right, "left" <-> "right" in its phase texts;
+    # training/augment.py). Clips whose mirrored text would be a held-out phrasing are never mirrored.
+    mirror: float = 0.0
     model_dim: int = 128
     model_layers: int = 8
     seed: int = 0
@@ -111,15 +115,16 @@ class ClipBank:
         seed: int = 0,
         label_weights: dict[str, float] | None = None,
         token_dropout: float = 0.0,
+        mirror: bool = False,
     ):
-        from .augment import variants
+        from .augment import contains_heldout, contains_heldout_verbatim, mirror_text, variants
         from .synth import load_dataset
 
         ds = load_dataset(data_dir)
         if len(ds) == 0:
             raise InputError(f"Dataset {data_dir} has no clips: rebuild it.")
         self.fps = ds.fps
-        self.motion, self.features, self.plans, weights = [], [], [], []
+        self.motion, self.features, self.plans, weights, labels = [], [], [], [], []
         label_weights = dict(label_weights or {})
         for sample in ds:
             parts = [part for label in (sample.actions if stage == 2 else []) for part in label.split("+")]
@@ -129,13 +134,35 @@ class ClipBank:
             self.features.append(frame_features(sample.audio, ds.fps, n).half())
             plan = sample.plan if stage == 2 else PhasePlan(sample.plan.base, ())
             self.plans.append(plan)
+            labels.append(sample.actions if stage == 2 else [])
         texts = sorted({t for p in self.plans for t in [p.base, *(ph.text for ph in p.phases)]})
         self.variants: dict[str, list[str]] = {}
         if text_variants > 0:
             rng = np.random.default_rng([seed, 17])
             phase_texts = sorted({ph.text for p in self.plans for ph in p.phases})
             self.variants = {t: variants(t, rng, text_variants) for t in phase_texts}
-            texts = sorted(set(texts) | {v for vs in self.variants.values() for v in vs})
+        # Mirrored plans. None: nothing to mirror; the mirror image of a text would be a held-out phrasing; or a
+        # sided action's text names no side (its mirrored motion would contradict the unchanged text).
+        self.mirrored: list[PhasePlan | None] = [None] * len(self.plans)
+        if mirror:
+            leaks = lambda t: contains_heldout_verbatim(t) or contains_heldout(t)  # noqa: E731
+            for i, (plan, actions) in enumerate(zip(self.plans, labels, strict=True)):
+                flipped = [mirror_text(ph.text) for ph in plan.phases]
+                changed = [f != ph.text for f, ph in zip(flipped, plan.phases, strict=True)]
+                sided = [("left" in a or "right" in a) for a in actions]
+                if any(changed) and changed == sided and not any(map(leaks, flipped)):
+                    phases = tuple(dataclasses.replace(ph, text=t) for ph, t in zip(plan.phases, flipped, strict=True))
+                    self.mirrored[i] = dataclasses.replace(plan, phases=phases)
+            for original, vs in list(self.variants.items()):  # variants of a mirrored text: the mirrored variants
+                flipped = mirror_text(original)
+                if flipped != original:
+                    extra = [f for f in map(mirror_text, vs) if not leaks(f)]
+                    self.variants[flipped] = list(dict.fromkeys([*self.variants.get(flipped, []), *extra]))
+        texts = sorted(
+            set(texts)
+            | {ph.text for p in self.mirrored if p is not None for ph in p.phases}
+            | {v for vs in self.variants.values() for v in vs}
+        )
         self.text = encode_texts_cached(texts, Path(data_dir))
         # (Only needed with token dropout: tokenizing loads MiniLM, which a cached encoding otherwise skips.)
         self.protected = direction_tokens(texts, self.text) if stage == 2 and token_dropout > 0 else {}
@@ -166,10 +193,12 @@ class ClipBank:
         motion, feats, base, phase_states, spans = [], [], [], [], []
         for i in picks:
             start = int(rng.integers(0, self.lengths[i] - frames + 1))
-            motion.append(self.motion[i][start : start + frames])
+            crop, plan = self.motion[i][start : start + frames], self.plans[i]
+            if cfg.mirror > 0 and self.mirrored[i] is not None and rng.random() < cfg.mirror:
+                crop, plan = mirror_motion(crop), self.mirrored[i]
+            motion.append(crop)
             feats.append(self.features[i][start : start + frames].float())
             t0, t1 = start / self.fps, (start + frames) / self.fps
-            plan = self.plans[i]
             keep = [p for p in plan.phases if p.end > t0 and p.start < t1]
             if keep and rng.random() < cfg.drop_phases:
                 keep = []
@@ -376,6 +405,7 @@ def train(cfg: TrainConfig) -> Path:
         seed=cfg.seed,
         label_weights=cfg.label_weights,
         token_dropout=cfg.token_dropout,
+        mirror=cfg.stage == 2 and cfg.mirror > 0,
     )
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 

@@ -96,7 +96,7 @@ def test_mirror_text_swaps_sides_only():
     from actavatar.training.augment import mirror_text
 
     assert mirror_text("turns her head to the left") == "turns her head to the right"
-    assert mirror_text("Right eye wink, then looks leftward brightly") == "Left eye wink, then looks rightward brightly"
+    assert mirror_text("Right eye wink, looks leftward brightly") == "Left eye wink, looks rightward brightly"
     assert mirror_text("winks with her left-eye") == "winks with her right-eye"
     assert mirror_text("smiles brightly and nods") == "smiles brightly and nods"
     for action in ACTIONS.values():  # every phrasing of a sided action names its side

@@ -60,7 +60,6 @@ class Reference:
         self.gy_roi = np.ascontiguousarray(gy[ay0:ay1, ax0:ax1] - ay0)
         w, h = r.frame_size
         self.identity = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
-        assert k == 2
 
     def moved_landmarks(self, m: np.ndarray) -> np.ndarray:
         r = self.r

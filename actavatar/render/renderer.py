@@ -53,7 +53,7 @@ GAZE_X_EYE_WIDTHS, GAZE_Y_EYE_WIDTHS = 0.22, 0.10  # iris travel at gaze = +-1
 
 EXPRESSION_BASES = ("jaw_open", "smile_pos", "smile_neg", "lip_pucker", "brow_pos", "brow_neg")
 DEPTH_SMOOTH_FW, DEPTH_SCALE = 0.05, 1.0
-GRID_STEP = 2  # the warp field is solved at 1/GRID_STEP resolution and upsampled
+GRID_STEP = 4  # the warp field is solved at 1/GRID_STEP resolution and upsampled
 _NEWTON_ITERS = 2
 _NEWTON_TOL = 0.03  # pixels (~ the remap's 1/32 px resolution): a grid point whose residual is below stops
 _NUM_MESH_LANDMARKS = 468  # iris points (468..477) drive gaze only

@@ -1,13 +1,13 @@
 """Motion parameters -> frames of the uploaded portrait.
 
 Per portrait (once): the 468 face-mesh landmarks plus two rings around the face oval and anchors on the image
-border are triangulated; a half-resolution grid gets its barycentric weights in that mesh, so every expression
+border are triangulated; a coarse grid (one point per 4 x 4 pixels) gets its barycentric weights in that mesh, so every expression
 basis (jaw, smile, frown, pucker, brows up/down) becomes a precomputed dense displacement field. Depth comes from
 mediapipe's relative z, so head rotation is a real 3D rotation of the face surface about a neck pivot, blended into
 the still background by a smooth head mask.
 
-Per frame: blend the basis fields, apply the rigid head motion, invert the forward field by Newton iteration at
-half resolution (a point stops as soon as it has converged), upsample, then resolve eyelids/gaze (occlusion, not
+Per frame: blend the basis fields, apply the rigid head motion, invert the forward field by Newton iteration on
+the coarse grid (a point stops as soon as it has converged), upsample, then resolve eyelids/gaze (occlusion, not
 warping) on the eye regions, ``cv2.remap`` the portrait once and paint the mouth interior where the lips part.
 """
 
@@ -53,7 +53,10 @@ GAZE_X_EYE_WIDTHS, GAZE_Y_EYE_WIDTHS = 0.22, 0.10  # iris travel at gaze = +-1
 
 EXPRESSION_BASES = ("jaw_open", "smile_pos", "smile_neg", "lip_pucker", "brow_pos", "brow_neg")
 DEPTH_SMOOTH_FW, DEPTH_SCALE = 0.05, 1.0
-GRID_STEP = 4  # the warp field is solved at 1/GRID_STEP resolution and upsampled
+# The warp field is solved on a grid of one point per GRID_STEP x GRID_STEP pixels and upsampled. 4 instead of 2:
+# 40 % less time per frame (obama 3.6 -> 2.2 ms on one core); frames 41-53 dB PSNR from the 2 px solve, and the lip
+# edges of an open mouth come out smoother (the field is smooth; only its upsampling changes).
+GRID_STEP = 4
 _NEWTON_ITERS = 2
 _NEWTON_TOL = 0.03  # pixels (~ the remap's 1/32 px resolution): a grid point whose residual is below stops
 _NUM_MESH_LANDMARKS = 468  # iris points (468..477) drive gaze only
@@ -339,7 +342,7 @@ class PortraitRenderer:
         n_lm, n_ring = len(mesh_idx), len(oval)
         tri = Delaunay(verts)
 
-        # Half-resolution grid; pixel centre of grid cell (i, j) is ((j + .5) * k - .5, (i + .5) * k - .5).
+        # Coarse grid; pixel centre of grid cell (i, j) is ((j + .5) * k - .5, (i + .5) * k - .5).
         k = GRID_STEP
         gh, gw = h // k, w // k
         self._gh, self._gw = gh, gw

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from actavatar.evaluation.metrics import (
+    action_amplitudes,
     action_signature,
+    amplitude_ratios,
     clip_baseline,
     detect_action,
     leakage,
@@ -183,3 +185,21 @@ def test_stability_jitter_measures_noise_not_motion():
     assert stability_jitter(smooth_motion, FPS) < 0.1
     noisy = smooth_motion + np.random.default_rng(0).normal(0, 1.0, smooth_motion.shape)
     assert stability_jitter(noisy, FPS) == pytest.approx(1.0, rel=0.15)
+
+
+def test_amplitude_ratio_tells_natural_from_exaggerated(clips):
+    """A clip read back with tracker noise measures ~1x its ground truth; the same clip twice as big, ~2x."""
+    rng = np.random.default_rng(5)
+    natural, doubled = [], []
+    for noisy, phases, s in clips[:40]:
+        natural += [r for _, r in amplitude_ratios(noisy, s.motion, FPS, phases)]
+        doubled += [r for _, r in amplitude_ratios(tracker_noise(2 * s.motion, rng), s.motion, FPS, phases)]
+    assert len(natural) >= 20
+    assert 0.9 <= np.median(natural) <= 1.15
+    assert 1.8 <= np.median(doubled) <= 2.2
+    # One hold: a 20 degree left turn between 1 and 3 s measures 20 (degrees from the clip's rest pose).
+    m = np.zeros((100, MOTION_DIM))
+    m[25:75, MOTION_INDEX["head_yaw"]] = 20.0
+    ((part, amp),) = action_amplitudes(m, FPS, [("turn_left", 1.0, 3.0)])
+    assert part == "turn_left" and abs(amp - 20.0) < 0.5
+    assert action_amplitudes(m, FPS, [("turn_right", 1.0, 3.0)])[0][1] <= 0  # the other way: no size

@@ -53,7 +53,6 @@ class Reference:
 
     def __init__(self, r: PortraitRenderer):
         self.r = r
-        k = GRID_STEP
         ay0, ay1, ax0, ax1 = r._aroi
         gy, gx = np.mgrid[0 : r._gh, 0 : r._gw].astype(np.float32)
         self.gx_roi = np.ascontiguousarray(gx[ay0:ay1, ax0:ax1] - ax0)

@@ -2,9 +2,9 @@
 
 Per portrait (once): the 468 face-mesh landmarks plus two rings around the face oval and anchors on the image
 border are triangulated; a coarse grid (one point per 4 x 4 pixels) gets its barycentric weights in that mesh, so
-every expression basis (jaw, smile, frown, pucker, brows up/down) becomes a precomputed dense displacement field. Depth comes from
-mediapipe's relative z, so head rotation is a real 3D rotation of the face surface about a neck pivot, blended into
-the still background by a smooth head mask.
+every expression basis (jaw, smile, frown, pucker, brows up/down) becomes a precomputed dense displacement field.
+Depth comes from mediapipe's relative z, so head rotation is a real 3D rotation of the face surface about a neck
+pivot, blended into the still background by a smooth head mask.
 
 Per frame: blend the basis fields, apply the rigid head motion, invert the forward field by Newton iteration on
 the coarse grid (a point stops as soon as it has converged), upsample, then resolve eyelids/gaze (occlusion, not

@@ -162,6 +162,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
                 Path(cfg.tracks_dir).mkdir(parents=True, exist_ok=True)
                 np.save(Path(cfg.tracks_dir) / f"clip{i:02d}.npy", np.asarray(track.values, np.float32))
             scores = score_clip(track.values, track.fps, sample.audio, sample.sample_rate, sample.plan, sample.actions)
+            phases = [(label, p.start, p.end) for label, p in zip(sample.actions, sample.plan.phases, strict=True)]
+            scores["amplitude_ratio"] = metrics.amplitude_ratios(track.values, sample.motion, track.fps, phases)
             others = [faces[p].descriptor for p in portraits if p != portrait]
             scores["identity"] = _identity(video, faces[portrait].descriptor, others, skip=lead)
             scores["portrait"] = portrait.name
@@ -202,6 +204,11 @@ def _nanmedian(values) -> float:
     return float(np.median(values)) if values else math.nan
 
 
+def _nanpercentile(values, q: float) -> float:
+    values = _finite(values)
+    return float(np.percentile(values, q)) if values else math.nan
+
+
 def summarize(per_clip: list[dict]) -> dict:
     phases = [p for c in per_clip for p in c["phases"]]
     by_label: dict[str, list[bool]] = {}
@@ -220,6 +227,9 @@ def summarize(per_clip: list[dict]) -> dict:
         "still_jitter_deg": _nanmean([j for c in per_clip for j in c["still_jitter_deg"]]),
         "jitter_deg": _nanmean([c["jitter_deg"] for c in per_clip]),
         "num_phases": len(phases),
+        # Action size from pixels ÷ the clip's ground-truth (synthetic) size: ~1 natural, >1 exaggerated.
+        "amplitude_ratio_median": _nanmedian([r for c in per_clip for _, r in c.get("amplitude_ratio", [])]),
+        "amplitude_ratio_p90": _nanpercentile([r for c in per_clip for _, r in c.get("amplitude_ratio", [])], 90),
         "accuracy_by_action": {k: round(float(np.mean(v)), 3) for k, v in sorted(by_label.items())},
     }
 
@@ -235,6 +245,8 @@ COLUMNS = [
     ("identity_own", "id. dist own ↓", "{:.2f}"),
     ("identity_others", "id. dist others", "{:.2f}"),
     ("still_jitter_deg", "still jitter °", "{:.2f}"),
+    ("amplitude_ratio_median", "size ÷ truth", "{:.2f}"),
+    ("amplitude_ratio_p90", "size p90", "{:.2f}"),
 ]
 
 

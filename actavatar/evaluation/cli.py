@@ -31,6 +31,12 @@ def add_eval_parser(sub) -> None:
         default=defaults.GUIDANCE_MIN_SIGMA,
         help="steps below this noise level skip guidance (default: the shipped default)",
     )
+    p.add_argument(
+        "--text-guidance",
+        type=float,
+        default=defaults.TEXT_GUIDANCE,
+        help="classifier-free guidance weight of the phase texts (default: the shipped default)",
+    )
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")
     p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
@@ -66,6 +72,7 @@ def run_eval(args) -> int:
         portraits=tuple(args.portrait),
         steps=args.steps,
         guidance_min_sigma=args.guidance_min_sigma,
+        text_guidance=args.text_guidance,
         size=args.size,
         paca=args.paca,
         schedule=args.schedule,

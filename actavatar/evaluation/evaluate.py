@@ -37,6 +37,7 @@ class EvalConfig:
     portraits: tuple[str, ...] = ()  # image paths (default: every file in examples/portraits)
     steps: int = defaults.STEPS
     guidance_min_sigma: float = defaults.GUIDANCE_MIN_SIGMA
+    text_guidance: float = defaults.TEXT_GUIDANCE
     size: int = 384
     paca: str | None = None  # None: the mode the checkpoint was trained with
     schedule: str | None = None
@@ -144,6 +145,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
                     out=None,
                     steps=cfg.steps,
                     guidance_min_sigma=cfg.guidance_min_sigma,
+                    text_guidance=cfg.text_guidance,
                     seed=i,
                     fps=sample.fps,
                     size=cfg.size,
@@ -184,6 +186,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             "neutral_lead_frames": int(cfg.neutral_lead_frames),
             "steps": int(cfg.steps),
             "guidance_min_sigma": float(cfg.guidance_min_sigma),
+            "text_guidance": float(cfg.text_guidance),
             "seconds": round(time.perf_counter() - t0, 1),
         }
     )

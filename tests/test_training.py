@@ -202,6 +202,8 @@ def test_label_weights_draw_clips_with_that_action_more_often(tmp_path, data_dir
         train(tiny(tmp_path, data_dir, stage=2, label_weights={"moonwalk": 2.0}))
     with pytest.raises(InputError, match="label_weights"):
         train(tiny(tmp_path, data_dir, stage=2, label_weights={target: 0.0}))
+    with pytest.raises(InputError, match="mirror is a probability"):
+        train(tiny(tmp_path, data_dir, stage=2, mirror=1.5))
 
 
 def test_token_dropout_never_hides_a_direction_word(tmp_path, data_dir):

@@ -387,6 +387,8 @@ def train(cfg: TrainConfig) -> Path:
             f"label_weights must map action names ({', '.join(sorted(ACTIONS))}) to positive weights; "
             f"got {cfg.label_weights}."
         )
+    if not (0.0 <= cfg.mirror <= 1.0):
+        raise InputError(f"mirror is a probability: use a value from 0 to 1 (shipped recipe: 0.5), got {cfg.mirror}.")
     init = Path(cfg.init_from) / "transformer" if cfg.init_from else None
     if init is not None and not (init / "config.json").is_file():
         raise InputError(f"init_from {cfg.init_from} has no transformer/ checkpoint: run stage 1 first.")

@@ -37,6 +37,12 @@ def add_eval_parser(sub) -> None:
         default=defaults.TEXT_GUIDANCE,
         help="classifier-free guidance weight of the phase texts (default: the shipped default)",
     )
+    p.add_argument(
+        "--audio-guidance",
+        type=float,
+        default=defaults.AUDIO_GUIDANCE,
+        help="classifier-free guidance weight of the audio (default: the shipped default)",
+    )
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")
     p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
@@ -73,6 +79,7 @@ def run_eval(args) -> int:
         steps=args.steps,
         guidance_min_sigma=args.guidance_min_sigma,
         text_guidance=args.text_guidance,
+        audio_guidance=args.audio_guidance,
         size=args.size,
         paca=args.paca,
         schedule=args.schedule,

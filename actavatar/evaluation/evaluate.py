@@ -38,6 +38,7 @@ class EvalConfig:
     steps: int = defaults.STEPS
     guidance_min_sigma: float = defaults.GUIDANCE_MIN_SIGMA
     text_guidance: float = defaults.TEXT_GUIDANCE
+    audio_guidance: float = defaults.AUDIO_GUIDANCE
     size: int = 384
     paca: str | None = None  # None: the mode the checkpoint was trained with
     schedule: str | None = None
@@ -146,6 +147,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
                     steps=cfg.steps,
                     guidance_min_sigma=cfg.guidance_min_sigma,
                     text_guidance=cfg.text_guidance,
+                    audio_guidance=cfg.audio_guidance,
                     seed=i,
                     fps=sample.fps,
                     size=cfg.size,
@@ -187,6 +189,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             "steps": int(cfg.steps),
             "guidance_min_sigma": float(cfg.guidance_min_sigma),
             "text_guidance": float(cfg.text_guidance),
+            "audio_guidance": float(cfg.audio_guidance),
             "seconds": round(time.perf_counter() - t0, 1),
         }
     )

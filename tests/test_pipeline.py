@@ -119,10 +119,15 @@ def test_guidance_interval_runs_one_branch_below_the_threshold(tiny_pipeline):
     calls = []
     hook = tiny_pipeline.transformer.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
     try:
-        mixed = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.5)
+        mixed = tiny_pipeline(
+            speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.5, audio_guidance=1.5
+        )
+        assert calls == [3, 3, 1, 1]  # 4 steps: sigmas 1.0, 0.667 guided (text, audio, none); 0.334, 0.001 not
+        calls.clear()
+        tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.5, audio_guidance=1.0)
+        assert calls == [2, 2, 1, 1]  # audio guidance 1 (the default): text guidance alone, two branches
     finally:
         hook.remove()
-    assert calls == [3, 3, 1, 1]  # 4 steps: sigmas 1.0, 0.667 guided; 0.334, 0.001 not
     never = tiny_pipeline(
         speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=1.01, precision="fp32"
     )
@@ -130,7 +135,9 @@ def test_guidance_interval_runs_one_branch_below_the_threshold(tiny_pipeline):
         speechlike(3.2), PLAN, None, num_inference_steps=4, text_guidance=1.0, audio_guidance=1.0, precision="fp32"
     )
     np.testing.assert_allclose(never.motion, plain.motion, atol=1e-5)
-    always = tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.0)
+    always = tiny_pipeline(
+        speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.0, audio_guidance=1.5
+    )
     assert not np.allclose(always.motion, never.motion, atol=1e-3)
     assert not np.allclose(mixed.motion, always.motion, atol=1e-5)
 

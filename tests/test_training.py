@@ -204,6 +204,13 @@ def test_label_weights_draw_clips_with_that_action_more_often(tmp_path, data_dir
         train(tiny(tmp_path, data_dir, stage=2, label_weights={target: 0.0}))
     with pytest.raises(InputError, match="mirror is a probability"):
         train(tiny(tmp_path, data_dir, stage=2, mirror=1.5))
+    # Clips with a combination phase: their own weight, multiplied with the label weight.
+    combined = np.array([any("+" in lab for lab in acts) for acts in labels])
+    assert combined.any() and not combined.all()
+    both = ClipBank(data_dir, 2, label_weights={target: 50.0}, combination_weight=3.0)
+    np.testing.assert_array_equal(both.weights, np.where(has, 50.0, 1.0) * np.where(combined, 3.0, 1.0))
+    with pytest.raises(InputError, match="combination_weight must be positive"):
+        train(tiny(tmp_path, data_dir, stage=2, combination_weight=0.0))
 
 
 def test_token_dropout_never_hides_a_direction_word(tmp_path, data_dir):

@@ -72,6 +72,9 @@ class TrainConfig:
     # Stage 2: clips are drawn with probability proportional to the largest weight of the action parts they contain
     # (e.g. {shake_head = 3.0}); parts not listed weigh 1. Empty = uniform.
     label_weights: dict[str, float] = field(default_factory=dict)
+    # Stage 2: clips with a combination phase ("smiles and nods") are drawn this many times as often (times the
+    # label weight); 1 = no preference.
+    combination_weight: float = 1.0
     # Stage 2: probability of showing a clip mirrored (motion left <-> right, "left" <-> "right" in its phase texts;
     # training/augment.py). Clips whose mirrored text would be a held-out phrasing are never mirrored.
     mirror: float = 0.0
@@ -116,6 +119,7 @@ class ClipBank:
         label_weights: dict[str, float] | None = None,
         token_dropout: float = 0.0,
         mirror: bool = False,
+        combination_weight: float = 1.0,
     ):
         from .augment import contains_heldout, contains_heldout_verbatim, mirror_text, variants
         from .synth import load_dataset
@@ -128,7 +132,11 @@ class ClipBank:
         label_weights = dict(label_weights or {})
         for sample in ds:
             parts = [part for label in (sample.actions if stage == 2 else []) for part in label.split("+")]
-            weights.append(max([label_weights.get(part, 1.0) for part in parts], default=1.0))
+            combined = stage == 2 and any("+" in label for label in sample.actions)
+            weights.append(
+                max([label_weights.get(part, 1.0) for part in parts], default=1.0)
+                * (combination_weight if combined else 1.0)
+            )
             n = sample.motion.shape[0]
             self.motion.append(torch.from_numpy(sample.motion))
             self.features.append(frame_features(sample.audio, ds.fps, n).half())
@@ -387,6 +395,8 @@ def train(cfg: TrainConfig) -> Path:
             f"label_weights must map action names ({', '.join(sorted(ACTIONS))}) to positive weights; "
             f"got {cfg.label_weights}."
         )
+    if not (cfg.combination_weight > 0):
+        raise InputError(f"combination_weight must be positive (1 = no preference), got {cfg.combination_weight}.")
     if not (0.0 <= cfg.mirror <= 1.0):
         raise InputError(f"mirror is a probability: use a value from 0 to 1 (shipped recipe: 0.5), got {cfg.mirror}.")
     init = Path(cfg.init_from) / "transformer" if cfg.init_from else None
@@ -408,6 +418,7 @@ def train(cfg: TrainConfig) -> Path:
         label_weights=cfg.label_weights,
         token_dropout=cfg.token_dropout,
         mirror=cfg.stage == 2 and cfg.mirror > 0,
+        combination_weight=cfg.combination_weight,
     )
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 

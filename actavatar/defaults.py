@@ -6,7 +6,7 @@
 #   on silence 98 / 96 % vs 99 / 98 %, still-phase jitter 0.10 vs 0.07 degrees;
 # 10 model evaluations per window instead of 24, the largest cut in the end-to-end time (README, Speed).
 STEPS = 6
-# Text guidance 2.5, chosen from rendered pixels (96 clips per split, the shipped model; see MODEL_CARD.md):
+# Text guidance 2.5, chosen from rendered pixels (96 clips per split, the shipped model, 10 steps, audio guidance 1.5):
 #   2.5: held-out 82.0 %, training phrasings 91.8 %, lip r 0.59 / 0.56, action size 1.16x / 1.39x the ground truth
 #   3.5: held-out 83.3 %, training phrasings 91.8 %, lip r 0.56 / 0.52, action size 1.30x / 1.58x
 # Guidance multiplies the text-driven motion: at 4.5 a "tilts her head" tilted 2-3x as far as any training tilt

@@ -69,8 +69,11 @@ def eval_dataset(cfg: EvalConfig):
     return load_dataset(root)
 
 
-def score_clip(motion: np.ndarray, fps: float, audio: np.ndarray, sr: int, plan, labels: list[str]) -> dict:
-    """All DESIGN.md metrics for one clip, from a (T, 14) motion track extracted from pixels."""
+def score_clip(
+    motion: np.ndarray, fps: float, audio: np.ndarray, sr: int, plan, labels: list[str], reference=None
+) -> dict:
+    """All DESIGN.md metrics for one clip, from a (T, 14) motion track extracted from pixels; with the clip's
+    ground-truth ``reference`` motion, also each action's size relative to it (``amplitude_ratio``)."""
     phases = [(label, p.start, p.end) for label, p in zip(labels, plan.phases, strict=True)]
     scored = metrics.score_phases(motion, fps, phases)
     jaw = motion[:, MOTION_INDEX["jaw_open"]]
@@ -86,7 +89,7 @@ def score_clip(motion: np.ndarray, fps: float, audio: np.ndarray, sr: int, plan,
         for label, p in zip(labels, plan.phases, strict=True)
         if label == "stay_still"
     ]
-    return {
+    scores = {
         "phases": scored,
         "lip_sync_corr": corr,
         "lip_sync_lag_ms": lag,
@@ -94,6 +97,9 @@ def score_clip(motion: np.ndarray, fps: float, audio: np.ndarray, sr: int, plan,
         "still_jitter_deg": still,
         "jitter_deg": metrics.stability_jitter(motion, fps),
     }
+    if reference is not None:
+        scores["amplitude_ratio"] = metrics.amplitude_ratios(motion, reference, fps, phases)
+    return scores
 
 
 def _identity(video: Path, portrait_desc: np.ndarray, others: list[np.ndarray], skip: int = 0) -> dict:
@@ -165,9 +171,9 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             if cfg.tracks_dir:
                 Path(cfg.tracks_dir).mkdir(parents=True, exist_ok=True)
                 np.save(Path(cfg.tracks_dir) / f"clip{i:02d}.npy", np.asarray(track.values, np.float32))
-            scores = score_clip(track.values, track.fps, sample.audio, sample.sample_rate, sample.plan, sample.actions)
-            phases = [(label, p.start, p.end) for label, p in zip(sample.actions, sample.plan.phases, strict=True)]
-            scores["amplitude_ratio"] = metrics.amplitude_ratios(track.values, sample.motion, track.fps, phases)
+            scores = score_clip(
+                track.values, track.fps, sample.audio, sample.sample_rate, sample.plan, sample.actions, sample.motion
+            )
             others = [faces[p].descriptor for p in portraits if p != portrait]
             scores["identity"] = _identity(video, faces[portrait].descriptor, others, skip=lead)
             scores["portrait"] = portrait.name

@@ -328,14 +328,14 @@ AMPLITUDE_PATTERNS = ("hold", "nod", "shake")  # head pose, expression offsets, 
 
 
 def action_amplitudes(
-    motion: np.ndarray, fps: float, phases: Sequence[tuple[str, float, float]], *, baseline: np.ndarray | None = None
+    motion: np.ndarray, fps: float, phases: Sequence[tuple[str, float, float]]
 ) -> list[tuple[str, float]]:
     """``(part, amplitude)`` for every part of every phase whose pattern has a size (``AMPLITUDE_PATTERNS``): the
     peak offset inside the window from the clip's resting pose, along the action's direction (either way for a
     shake), in channel units (degrees, face widths, expression units). Compared with the ground truth of the same
     clip it tells a natural action from an exaggerated one, which phase accuracy (a threshold) cannot."""
     sm = smooth(_check_motion(motion))
-    b = clip_baseline(motion, fps, phases) if baseline is None else baseline
+    b = clip_baseline(motion, fps, phases)
     out = []
     for label, start, end in phases:
         win = _frames(len(sm), fps, start, end)
@@ -352,9 +352,8 @@ def amplitude_ratios(
 ) -> list[tuple[str, float]]:
     """``(part, motion's amplitude ÷ reference's)`` per part (see ``action_amplitudes``), for parts whose reference
     amplitude is at least half the detection threshold (a ratio to nothing says nothing)."""
-    thresholds = {s.label: s.threshold for s in _SIGNATURES.values()}
     ours, ref = action_amplitudes(motion, fps, phases), action_amplitudes(reference, fps, phases)
-    return [(p, a / r) for (p, a), (_, r) in zip(ours, ref, strict=True) if r >= 0.5 * thresholds[p]]
+    return [(p, a / r) for (p, a), (_, r) in zip(ours, ref, strict=True) if r >= 0.5 * _SIGNATURES[p].threshold]
 
 
 def clip_baseline(

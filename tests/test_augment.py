@@ -163,3 +163,48 @@ def test_bank_mirrors_sided_clips_never_into_a_heldout_phrasing(tmp_path):
     cfg.mirror = 0.0
     x0, _, _ = bank.batch(np.random.default_rng(0), cfg, "cpu")
     assert torch.allclose(x0[0], normalize_motion(bank.motion[0][None])[0])
+
+
+def test_side_blind_hides_the_side_words_and_makes_the_side_a_coin_flip(tmp_path):
+    from actavatar.motion import mirror_motion
+    from actavatar.pipelines.motion import normalize_motion
+    from actavatar.text import default_text_encoder
+    from actavatar.training.augment import mirror_text
+    from actavatar.training.synth import build_dataset, load_dataset
+    from actavatar.training.train import ClipBank, TrainConfig
+
+    data = build_dataset(tmp_path / "d", 24, "train", 2, seed=3)
+    assert not ClipBank(data, 2).blindable.any()  # off unless asked
+    bank = ClipBank(data, 2, side_blind=True)
+    blind = np.flatnonzero(bank.blindable)
+    assert len(blind), "24 clips should include a turn, tilt, glance or wink"
+    for i, sample in enumerate(load_dataset(data)):  # blindable: a phase names a side, and only sided actions' do
+        named = [mirror_text(ph.text) != ph.text for ph in bank.plans[i].phases]
+        sided = [("left" in a or "right" in a) for a in sample.actions]
+        assert bank.blindable[i] == (any(named) and named == sided)
+    i = int(blind[0])
+    text = next(ph.text for ph in bank.plans[i].phases if mirror_text(ph.text) != ph.text)
+    pieces = default_text_encoder().tokens([text])[0]
+    full = bank.text[text].float()
+    cfg = TrainConfig(stage=2, side_blind=1.0, mirror=1.0, prefix_prob=0.0)
+    hidden = bank._states(text, np.random.default_rng(0), cfg, hide_sides=True)
+    assert [p for p in pieces if p in ("left", "right")], pieces
+    kept = [row for row, p in zip(full, pieces, strict=True) if p not in ("left", "right")]
+    assert torch.equal(hidden, torch.stack(kept))
+    assert torch.equal(bank._states(text, np.random.default_rng(0), cfg), full)  # only when asked
+    # A side-blind draw shows the clip's own texts with the motion mirrored about half the time.
+    n = len(bank.motion[i])
+    for attr in ("motion", "features", "plans", "mirrored"):
+        setattr(bank, attr, [getattr(bank, attr)[i]])
+    bank.lengths, bank.weights, bank.blindable = np.array([n]), np.ones(1), np.ones(1, dtype=bool)
+    cfg.min_frames = cfg.max_frames = n
+    cfg.tokens_per_batch = 2 * n
+    original = normalize_motion(bank.motion[0][None])[0]
+    flipped = normalize_motion(mirror_motion(bank.motion[0])[None])[0]
+    seen = []
+    for seed in range(24):
+        x0, _, _ = bank.batch(np.random.default_rng(seed), cfg, "cpu")
+        for row in x0:
+            assert torch.allclose(row, original) or torch.allclose(row, flipped)
+            seen.append(torch.allclose(row, flipped))
+    assert 0.25 < np.mean(seen) < 0.75

@@ -204,6 +204,8 @@ def test_label_weights_draw_clips_with_that_action_more_often(tmp_path, data_dir
         train(tiny(tmp_path, data_dir, stage=2, label_weights={target: 0.0}))
     with pytest.raises(InputError, match="mirror is a probability"):
         train(tiny(tmp_path, data_dir, stage=2, mirror=1.5))
+    with pytest.raises(InputError, match="side_blind is a probability"):
+        train(tiny(tmp_path, data_dir, stage=2, side_blind=-0.1))
     # Clips with a combination phase: their own weight, multiplied with the label weight.
     combined = np.array([any("+" in lab for lab in acts) for acts in labels])
     assert combined.any() and not combined.all()

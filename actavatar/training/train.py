@@ -78,6 +78,12 @@ class TrainConfig:
     # Stage 2: probability of showing a clip mirrored (motion left <-> right, "left" <-> "right" in its phase texts;
     # training/augment.py). Clips whose mirrored text would be a held-out phrasing are never mirrored.
     mirror: float = 0.0
+    # Stage 2: probability of showing a sided clip (a turn, tilt, glance or wink whose text names its side) with the
+    # side words ("left", "right") hidden from its phase texts and its motion mirrored half the time. With the side
+    # unnamed the side is a coin flip, so only the side word sets it: the rest of a text learns no side. (A training
+    # phrasing whose mirror image is held out, "cocks her head to the right", is never mirrored; without this its
+    # verb alone learned "right", and the held-out "cocks her head to the left" cancelled out to no tilt.)
+    side_blind: float = 0.0
     model_dim: int = 128
     model_layers: int = 8
     seed: int = 0
@@ -92,15 +98,18 @@ class TrainConfig:
 
 # ------------------------------------------------------------------------------------------------------ data
 DIRECTION_WORDS = frozenset({"left", "right", "up", "down"})  # word pieces token dropout never hides
+SIDE_WORDS = frozenset({"left", "right"})  # word pieces ``TrainConfig.side_blind`` hides
 
 
-def direction_tokens(texts: list[str], states: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+def direction_tokens(
+    texts: list[str], states: dict[str, torch.Tensor], words: frozenset[str] = DIRECTION_WORDS
+) -> dict[str, np.ndarray]:
     """Text -> (L,) bool, True at its direction words (texts without one are left out). Token dropout keeps these:
     without "left", "turns her head to the left" asks for a turn of unknown sign, and a model trained on such items
     learned turns of random sign."""
     out = {}
     for text, pieces in zip(texts, default_text_encoder().tokens(texts), strict=True):
-        keep = np.array([piece in DIRECTION_WORDS for piece in pieces])
+        keep = np.array([piece in words for piece in pieces])
         if keep.any() and len(keep) == states[text].shape[0]:
             out[text] = keep
     return out
@@ -120,6 +129,7 @@ class ClipBank:
         token_dropout: float = 0.0,
         mirror: bool = False,
         combination_weight: float = 1.0,
+        side_blind: bool = False,
     ):
         from .augment import contains_heldout, contains_heldout_verbatim, mirror_text, variants
         from .synth import load_dataset
@@ -152,16 +162,22 @@ class ClipBank:
         # Mirrored plans. None: nothing to mirror; the mirror image of a text would be a held-out phrasing; or a
         # sided action's text names no side (its mirrored motion would contradict the unchanged text).
         self.mirrored: list[PhasePlan | None] = [None] * len(self.plans)
-        if mirror:
+        # Clips that may be shown side-blind: every phase text names a side exactly when its action has one.
+        self.blindable = np.zeros(len(self.plans), dtype=bool)
+        if mirror or side_blind:
             leaks = lambda t: contains_heldout_verbatim(t) or contains_heldout(t)  # noqa: E731
             for i, (plan, actions) in enumerate(zip(self.plans, labels, strict=True)):
                 flipped = [mirror_text(ph.text) for ph in plan.phases]
                 changed = [f != ph.text for f, ph in zip(flipped, plan.phases, strict=True)]
                 sided = [("left" in a or "right" in a) for a in actions]
-                if any(changed) and changed == sided and not any(map(leaks, flipped)):
-                    phases = tuple(dataclasses.replace(ph, text=t) for ph, t in zip(plan.phases, flipped, strict=True))
-                    self.mirrored[i] = dataclasses.replace(plan, phases=phases)
-            for original, vs in list(self.variants.items()):  # variants of a mirrored text: the mirrored variants
+                if any(changed) and changed == sided:
+                    self.blindable[i] = side_blind
+                    if mirror and not any(map(leaks, flipped)):
+                        phases = tuple(
+                            dataclasses.replace(ph, text=t) for ph, t in zip(plan.phases, flipped, strict=True)
+                        )
+                        self.mirrored[i] = dataclasses.replace(plan, phases=phases)
+            for original, vs in list(self.variants.items()) if mirror else ():  # a mirrored text's variants: mirrored
                 flipped = mirror_text(original)
                 if flipped != original:
                     extra = [f for f in map(mirror_text, vs) if not leaks(f)]
@@ -174,6 +190,7 @@ class ClipBank:
         self.text = encode_texts_cached(texts, Path(data_dir))
         # (Only needed with token dropout: tokenizing loads MiniLM, which a cached encoding otherwise skips.)
         self.protected = direction_tokens(texts, self.text) if stage == 2 and token_dropout > 0 else {}
+        self.sides = direction_tokens(texts, self.text, SIDE_WORDS) if self.blindable.any() else {}
         self.lengths = np.array([m.shape[0] for m in self.motion])
         self.weights = np.asarray(weights, dtype=np.float64)  # relative probability of drawing each clip
 
@@ -202,7 +219,11 @@ class ClipBank:
         for i in picks:
             start = int(rng.integers(0, self.lengths[i] - frames + 1))
             crop, plan = self.motion[i][start : start + frames], self.plans[i]
-            if cfg.mirror > 0 and self.mirrored[i] is not None and rng.random() < cfg.mirror:
+            blind = cfg.side_blind > 0 and self.blindable[i] and rng.random() < cfg.side_blind
+            if blind:
+                if rng.random() < 0.5:
+                    crop = mirror_motion(crop)
+            elif cfg.mirror > 0 and self.mirrored[i] is not None and rng.random() < cfg.mirror:
                 crop, plan = mirror_motion(crop), self.mirrored[i]
             motion.append(crop)
             feats.append(self.features[i][start : start + frames].float())
@@ -211,7 +232,7 @@ class ClipBank:
             if keep and rng.random() < cfg.drop_phases:
                 keep = []
             base.append(self._states(plan.base, rng, cfg, augment=False))
-            phase_states.append([self._states(p.text, rng, cfg) for p in keep])
+            phase_states.append([self._states(p.text, rng, cfg, hide_sides=blind) for p in keep])
             spans.append([(p.start - t0, p.end - t0) for p in keep])
         base_t, base_m = _pad([*base])
         packed = []
@@ -240,9 +261,12 @@ class ClipBank:
         cond = MotionConditioning(torch.stack(feats), prompt, times, face, prefix, prefix_mask)
         return x0.to(device), cond, weight.to(device)
 
-    def _states(self, text: str, rng: np.random.Generator, cfg: TrainConfig, augment: bool = True) -> torch.Tensor:
+    def _states(
+        self, text: str, rng: np.random.Generator, cfg: TrainConfig, augment: bool = True, hide_sides: bool = False
+    ) -> torch.Tensor:
         """(L, D) token states of ``text`` as the model sees them in this batch: maybe a variant, maybe with tokens
-        hidden, maybe led by the sentence embedding (see ``TrainConfig.text_variants``)."""
+        hidden, maybe led by the sentence embedding (see ``TrainConfig.text_variants``); ``hide_sides``: without its
+        side words (``TrainConfig.side_blind``)."""
         if augment and cfg.text_augment > 0 and self.variants.get(text) and rng.random() < cfg.text_augment:
             options = self.variants[text]
             text = options[int(rng.integers(len(options)))]
@@ -254,6 +278,13 @@ class ClipBank:
                 keep |= self.protected[text]
             if not keep[1:-1].any():
                 keep[1 + int(rng.integers(states.shape[0] - 2))] = True
+        else:
+            keep = np.ones(states.shape[0], dtype=bool)
+        if hide_sides and text in self.sides:
+            keep &= ~self.sides[text]
+            if not keep[1:-1].any():  # the text was only its side word(s): "left"
+                keep = ~self.sides[text]
+        if not keep.all():
             states = states[torch.from_numpy(keep)]
         return with_pooled(states) if cfg.text_pooled_token else states
 
@@ -399,6 +430,11 @@ def train(cfg: TrainConfig) -> Path:
         raise InputError(f"combination_weight must be positive (1 = no preference), got {cfg.combination_weight}.")
     if not (0.0 <= cfg.mirror <= 1.0):
         raise InputError(f"mirror is a probability: use a value from 0 to 1 (shipped recipe: 0.5), got {cfg.mirror}.")
+    if not (0.0 <= cfg.side_blind <= 1.0):
+        raise InputError(
+            f"side_blind is a probability: use a value from 0 to 1 (shipped recipe: see configs/motion_stage2.toml), "
+            f"got {cfg.side_blind}."
+        )
     init = Path(cfg.init_from) / "transformer" if cfg.init_from else None
     if init is not None and not (init / "config.json").is_file():
         raise InputError(f"init_from {cfg.init_from} has no transformer/ checkpoint: run stage 1 first.")
@@ -419,6 +455,7 @@ def train(cfg: TrainConfig) -> Path:
         token_dropout=cfg.token_dropout,
         mirror=cfg.stage == 2 and cfg.mirror > 0,
         combination_weight=cfg.combination_weight,
+        side_blind=cfg.stage == 2 and cfg.side_blind > 0,
     )
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 

@@ -18,11 +18,41 @@ TEXT_DIM = 384
 MAX_TOKENS = 64  # action phrases and base prompts are short; longer texts are truncated (documented in report)
 
 
-def with_pooled(states: torch.Tensor) -> torch.Tensor:
+CLAUSE_BREAKS = frozenset({"and", "while", ",", ";"})  # word pieces that start a new clause
+
+
+def clause_ids(pieces: Sequence[str]) -> list[int]:
+    """The clause of each word piece of a text ([CLS] and [SEP] included): a new clause starts at "and", "while",
+    "," or ";" once the current one has a word. "smiles and nods" -> [0, 0, 1, 1, 1]; a break with no word after it
+    ("smiles and") stays in the clause before."""
+    ids, clause, has_word = [], 0, False
+    for piece in pieces:
+        if piece in CLAUSE_BREAKS and has_word:
+            clause, has_word = clause + 1, False
+        elif piece not in CLAUSE_BREAKS and piece not in ("[CLS]", "[SEP]"):
+            has_word = True
+        ids.append(clause)
+    if not has_word and clause > 0:  # the last clause has no word: it belongs to the one before
+        ids = [min(i, clause - 1) for i in ids]
+    return ids
+
+
+def with_pooled(states: torch.Tensor, clauses: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
     """(L, D) token states -> (1 + L, D): the sentence embedding (mean of the token states, all-MiniLM-L6-v2's own
     pooling, in which paraphrases lie close) first, then the tokens. Models trained with ``text_pooled_token``
-    see every text block this way."""
-    return torch.cat([states.mean(dim=0, keepdim=True), states])
+    see every text block this way.
+
+    ``clauses`` (the clause of each token, ``clause_ids``; models trained with ``text_clause_tokens``): a text of
+    several clauses ("smiles and turns her head to the right") also gets one embedding per clause after the sentence
+    embedding, so each action of a combination has a summary of its own instead of sharing one mixed with the other.
+    """
+    lead = [states.mean(dim=0, keepdim=True)]
+    if clauses is not None:
+        ids = torch.as_tensor(clauses)
+        present = [k for k in range(int(ids.max()) + 1) if bool((ids == k).any())] if len(ids) else []
+        if len(present) > 1:
+            lead += [states[ids == k].mean(dim=0, keepdim=True) for k in present]
+    return torch.cat([*lead, states])
 
 
 class TextEncoder:
@@ -66,10 +96,13 @@ class TextEncoder:
             return [self._tokenizer.convert_ids_to_tokens(row) for row in ids]
 
     @torch.no_grad()
-    def encode(self, texts: Sequence[str], pooled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, texts: Sequence[str], pooled: bool = False, clauses: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """All texts in one forward pass (uncached ones only). Returns (N, L, 384) float32 and (N, L) bool.
 
-        ``pooled``: each sequence starts with its sentence embedding (``with_pooled``)."""
+        ``pooled``: each sequence starts with its sentence embedding (``with_pooled``); ``clauses`` (with
+        ``pooled``): and a text of several clauses with one embedding per clause."""
         with self._lock:
             self._load()
             todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
@@ -80,12 +113,13 @@ class TextEncoder:
                 states = self._model(**batch).last_hidden_state  # (n, L, 384)
                 for i, t in enumerate(todo):
                     n = int(batch["attention_mask"][i].sum())
-                    self._cache[t] = states[i, :n].clone()
+                    pieces = self._tokenizer.convert_ids_to_tokens(batch["input_ids"][i, :n].tolist())
+                    self._cache[t] = (states[i, :n].clone(), clause_ids(pieces))
                     while len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
-            seqs = [self._cache[t] for t in texts]
+            seqs = [self._cache[t][0] for t in texts]
             if pooled:
-                seqs = [with_pooled(q) for q in seqs]
+                seqs = [with_pooled(self._cache[t][0], self._cache[t][1] if clauses else None) for t in texts]
             for t in texts:
                 self._cache.move_to_end(t)
         length = max(s.shape[0] for s in seqs)

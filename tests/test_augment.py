@@ -62,6 +62,46 @@ def test_pooled_token_is_the_sentence_embedding(text_encoder):
         assert torch.equal(pooled[i, 1 : n + 1], plain[i, :n])
 
 
+def test_clauses_split_at_and_while_and_commas_once_a_clause_has_a_word(text_encoder):
+    from actavatar.text import clause_ids
+
+    def clauses(text):
+        pieces = text_encoder.tokens([text])[0]
+        words = {}
+        for piece, k in zip(pieces, clause_ids(pieces), strict=True):
+            words.setdefault(k, []).append(piece)
+        return [" ".join(w) for w in words.values()]
+
+    assert clauses("smiles and nods") == ["[CLS] smiles", "and nods [SEP]"]
+    assert clauses("then turns her head to the left while blinking") == [
+        "[CLS] then turns her head to the left",
+        "while blinking [SEP]",
+    ]
+    assert clauses("nods, smiles") == ["[CLS] nods", ", smiles [SEP]"]
+    for one in ("smiles", "and smiles", "smiles and", "nods twice"):
+        assert len(clauses(one)) == 1, one
+
+
+def test_clause_tokens_follow_the_sentence_embedding(text_encoder):
+    from actavatar.text import clause_ids, with_pooled
+
+    texts = ["smiles and turns her head to the right", "smiles"]
+    plain, pmask = text_encoder.encode(texts)
+    both, mask = text_encoder.encode(texts, pooled=True, clauses=True)
+    assert mask.sum(1).tolist() == [pmask[0].sum() + 3, pmask[1].sum() + 1]  # 2 clauses; 1 clause: no extra
+    n = int(pmask[0].sum())
+    ids = torch.tensor(clause_ids(text_encoder.tokens(texts[:1])[0]))
+    assert torch.allclose(both[0, 0], plain[0, :n].mean(0))
+    assert torch.allclose(both[0, 1], plain[0, :n][ids == 0].mean(0))
+    assert torch.allclose(both[0, 2], plain[0, :n][ids == 1].mean(0))
+    assert torch.equal(both[0, 3 : n + 3], plain[0, :n])
+    assert not torch.allclose(both[0, 1], both[0, 2])
+    # A clause emptied by token dropout gets no embedding.
+    states = plain[0, :n]
+    keep = ids == 0
+    assert with_pooled(states[keep], ids[keep]).shape[0] == int(keep.sum()) + 1
+
+
 def test_bank_states_drop_tokens_keep_cls_sep_and_lead_with_the_pooled_token(tmp_path):
     from actavatar.training.synth import build_dataset
     from actavatar.training.train import ClipBank, TrainConfig
@@ -82,6 +122,32 @@ def test_bank_states_drop_tokens_keep_cls_sep_and_lead_with_the_pooled_token(tmp
     cfg = TrainConfig(text_pooled_token=True)
     s = bank._states(text, rng, cfg)
     assert torch.allclose(s[0], full.mean(0)) and torch.equal(s[1:], full)
+    # Clause embeddings: the bank adds them as the pipeline does, also to what token dropout leaves.
+    from actavatar.text import clause_ids, default_text_encoder
+    from actavatar.training.train import encode_texts_cached
+
+    combo = "smiles and nods twice"
+    bank.text.update(encode_texts_cached([combo], tmp_path))
+    ids = np.asarray(clause_ids(default_text_encoder().tokens([combo])[0]))
+    bank.clauses[combo] = ids
+    cfg = TrainConfig(text_pooled_token=True, text_clause_tokens=True)
+    want, _ = default_text_encoder().encode([combo], pooled=True, clauses=True)
+    got = bank._states(combo, rng, cfg)
+    assert got.shape[0] == want.shape[1] == len(ids) + 3 and torch.allclose(got, want[0], atol=1e-2)
+    assert bank._states(combo, rng, TrainConfig(text_pooled_token=True)).shape[0] == len(ids) + 1  # only when asked
+    cfg.token_dropout = 0.6
+    full = bank.text[combo].float()
+    leads = set()
+    for _ in range(30):
+        got = bank._states(combo, rng, cfg)
+        match = [[i for i in range(len(ids)) if torch.equal(row, full[i])] for row in got]
+        lead = max(j for j, m in enumerate(match) if 0 in m)  # the summaries, then the kept tokens from [CLS]
+        kept = [m[-1] for m in match[lead:]]
+        rows, k = full[kept], ids[kept]
+        expect = [rows.mean(0)] + ([rows[k == c].mean(0) for c in sorted(set(k))] if len(set(k)) > 1 else [])
+        assert lead == len(expect) and all(torch.allclose(got[j], e) for j, e in enumerate(expect))
+        leads.add(len(kept))
+    assert len(leads) >= 2  # dropout hid different numbers of tokens ([CLS] and [SEP] keep both clauses present)
     # Variants are used only when asked, and then they are other texts of the same bank.
     cfg = TrainConfig(text_augment=1.0)
     picked = {tuple(bank._states(text, rng, cfg).shape) for _ in range(30)}

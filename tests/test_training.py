@@ -149,20 +149,24 @@ def test_text_generalisation_options_train_and_the_pooled_token_is_used_at_infer
     from actavatar.pipelines.motion import ActAvatarMotionPipeline
 
     options = dict(text_variants=2, text_augment=0.5, token_dropout=0.1, text_pooled_token=True)
-    cfg = tiny(tmp_path, data_dir, stage=2, **options)
-    pipe = ActAvatarMotionPipeline.from_checkpoint(train(cfg))
-    assert pipe.transformer.config.text_pooled_token is True
-    seen = []
-    real = pipe.text_encoder.encode
+    for clauses in (False, True):
+        cfg = tiny(tmp_path / str(clauses), data_dir, stage=2, text_clause_tokens=clauses, **options)
+        pipe = ActAvatarMotionPipeline.from_checkpoint(train(cfg))
+        assert pipe.transformer.config.text_pooled_token is True
+        assert pipe.transformer.config.text_clause_tokens is clauses
+        seen = []
+        real = pipe.text_encoder.encode
 
-    class Spy:
-        def encode(self, texts, pooled=False):
-            seen.append(pooled)
-            return real(texts, pooled)
+        class Spy:
+            def encode(self, texts, pooled=False, clauses=False, seen=seen, real=real):
+                seen.append((pooled, clauses))
+                return real(texts, pooled, clauses)
 
-    pipe._text_encoder = Spy()
-    out = pipe(speechlike(2.0), None, None, num_inference_steps=2)
-    assert seen == [True] and np.isfinite(out.motion).all()
+        pipe._text_encoder = Spy()
+        out = pipe(speechlike(2.0), None, None, num_inference_steps=2)
+        assert seen == [(True, clauses)] and np.isfinite(out.motion).all()
+    with pytest.raises(InputError, match="text_pooled_token"):
+        train(tiny(tmp_path / "bad", data_dir, stage=2, text_clause_tokens=True))
 
 
 def test_label_weights_draw_clips_with_that_action_more_often(tmp_path, data_dir):

@@ -203,6 +203,7 @@ class MotionDiT(ModelMixin, ConfigMixin):
         paca_mode: str = "hard",  # default PACA mask: hard | soft | off
         soft_width_s: float = DEFAULT_SOFT_WIDTH_S,  # feather width of the soft mask
         text_pooled_token: bool = False,  # each text block starts with its sentence embedding (text.with_pooled)
+        text_clause_tokens: bool = False,  # ... and a text of several clauses with one embedding per clause
         phase_clock: bool = False,  # frame tokens get the time since their phase started and until it ends
     ):
         super().__init__()

@@ -134,8 +134,11 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
     # ----------------------------------------------------------------------------------------------- 2. encode
     def encode_prompt(self, plan: PhasePlan) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Base and all phase texts in one MiniLM batch. Returns base (1, L, D), mask, phases (P, L, D), mask."""
-        pooled = self.transformer.config.text_pooled_token
-        states, mask = self.text_encoder.encode([plan.base] + [p.text for p in plan.phases], pooled=pooled)
+        config = self.transformer.config
+        texts = [plan.base] + [p.text for p in plan.phases]
+        states, mask = self.text_encoder.encode(
+            texts, pooled=config.text_pooled_token, clauses=config.text_clause_tokens
+        )
         return states[:1], mask[:1], states[1:], mask[1:]
 
     def window_prompt(self, plan: PhasePlan, encoded, start_frame: int, num_frames: int, fps: float):

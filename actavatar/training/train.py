@@ -31,7 +31,7 @@ from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM, mirror_motion
 from ..phases import PhasePlan
-from ..text import default_text_encoder, with_pooled
+from ..text import clause_ids, default_text_encoder, with_pooled
 from .config import config_from_toml
 
 
@@ -68,6 +68,9 @@ class TrainConfig:
     text_augment: float = 0.0
     token_dropout: float = 0.0
     text_pooled_token: bool = False
+    # ... and a text of several clauses ("smiles and turns her head to the right") also one embedding per clause
+    # (text.with_pooled; stored in the model config). Needs ``text_pooled_token``.
+    text_clause_tokens: bool = False
     phase_clock: bool = False  # MotionDiT's phase clock (time within the phase), added at stage 2 if missing
     # Stage 2: clips are drawn with probability proportional to the largest weight of the action parts they contain
     # (e.g. {shake_head = 3.0}); parts not listed weigh 1. Empty = uniform.
@@ -130,6 +133,7 @@ class ClipBank:
         mirror: bool = False,
         combination_weight: float = 1.0,
         side_blind: bool = False,
+        clause_tokens: bool = False,
     ):
         from .augment import contains_heldout, contains_heldout_verbatim, mirror_text, variants
         from .synth import load_dataset
@@ -191,6 +195,12 @@ class ClipBank:
         # (Only needed with token dropout: tokenizing loads MiniLM, which a cached encoding otherwise skips.)
         self.protected = direction_tokens(texts, self.text) if stage == 2 and token_dropout > 0 else {}
         self.sides = direction_tokens(texts, self.text, SIDE_WORDS) if self.blindable.any() else {}
+        self.clauses: dict[str, np.ndarray] = {}  # text -> clause of each token (texts of one clause left out)
+        if clause_tokens:
+            for text, pieces in zip(texts, default_text_encoder().tokens(texts), strict=True):
+                ids = np.asarray(clause_ids(pieces))
+                if ids.max() > 0 and len(ids) == self.text[text].shape[0]:
+                    self.clauses[text] = ids
         self.lengths = np.array([m.shape[0] for m in self.motion])
         self.weights = np.asarray(weights, dtype=np.float64)  # relative probability of drawing each clip
 
@@ -271,6 +281,7 @@ class ClipBank:
             options = self.variants[text]
             text = options[int(rng.integers(len(options)))]
         states = self.text[text].float()
+        clauses = self.clauses.get(text) if cfg.text_clause_tokens else None
         if augment and cfg.token_dropout > 0 and states.shape[0] > 3:
             keep = rng.random(states.shape[0]) >= cfg.token_dropout
             keep[0] = keep[-1] = True  # [CLS] and [SEP]
@@ -286,7 +297,8 @@ class ClipBank:
                 keep = ~self.sides[text]
         if not keep.all():
             states = states[torch.from_numpy(keep)]
-        return with_pooled(states) if cfg.text_pooled_token else states
+            clauses = clauses[keep] if clauses is not None else None
+        return with_pooled(states, clauses) if cfg.text_pooled_token else states
 
 
 def encode_texts_cached(texts: list[str], cache_dir: Path) -> dict[str, torch.Tensor]:
@@ -430,6 +442,10 @@ def train(cfg: TrainConfig) -> Path:
         raise InputError(f"combination_weight must be positive (1 = no preference), got {cfg.combination_weight}.")
     if not (0.0 <= cfg.mirror <= 1.0):
         raise InputError(f"mirror is a probability: use a value from 0 to 1 (shipped recipe: 0.5), got {cfg.mirror}.")
+    if cfg.text_clause_tokens and not cfg.text_pooled_token:
+        raise InputError(
+            "text_clause_tokens adds clause embeddings after the sentence embedding: set text_pooled_token = true."
+        )
     if not (0.0 <= cfg.side_blind <= 1.0):
         raise InputError(
             f"side_blind is a probability: use a value from 0 to 1 (shipped recipe: see configs/motion_stage2.toml), "
@@ -456,6 +472,7 @@ def train(cfg: TrainConfig) -> Path:
         mirror=cfg.stage == 2 and cfg.mirror > 0,
         combination_weight=cfg.combination_weight,
         side_blind=cfg.stage == 2 and cfg.side_blind > 0,
+        clause_tokens=cfg.text_clause_tokens,
     )
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 
@@ -469,7 +486,11 @@ def train(cfg: TrainConfig) -> Path:
             missing, unexpected = model.load_state_dict(stage1.state_dict(), strict=False)
             if unexpected or any(not k.startswith("phase_clock_embed.") for k in missing):
                 raise InputError(f"init_from {cfg.init_from} does not match this model: {missing or unexpected}")
-        model.register_to_config(paca_mode=cfg.paca_mode, text_pooled_token=cfg.text_pooled_token)
+        model.register_to_config(
+            paca_mode=cfg.paca_mode,
+            text_pooled_token=cfg.text_pooled_token,
+            text_clause_tokens=cfg.text_clause_tokens,
+        )
         if cfg.schedule != model.config.schedule:  # schedule ablations: gates re-initialised for this stage
             model.modality_schedule.reset(cfg.schedule)
             model.register_to_config(schedule=cfg.schedule)
@@ -480,6 +501,7 @@ def train(cfg: TrainConfig) -> Path:
             schedule=cfg.schedule,
             paca_mode=cfg.paca_mode,
             text_pooled_token=cfg.text_pooled_token,
+            text_clause_tokens=cfg.text_clause_tokens,
             phase_clock=cfg.phase_clock,
         )
     model.train()

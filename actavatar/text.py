@@ -117,9 +117,8 @@ class TextEncoder:
                     self._cache[t] = (states[i, :n].clone(), clause_ids(pieces))
                     while len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
-            seqs = [self._cache[t][0] for t in texts]
-            if pooled:
-                seqs = [with_pooled(self._cache[t][0], self._cache[t][1] if clauses else None) for t in texts]
+            cached = [self._cache[t] for t in texts]
+            seqs = [with_pooled(q, ids if clauses else None) if pooled else q for q, ids in cached]
             for t in texts:
                 self._cache.move_to_end(t)
         length = max(s.shape[0] for s in seqs)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the shipped MotionDiT weights: synthesise data, train both stages, copy the EMA weights into assets/.
-# CPU recipe for 2 cores: each training job uses one intra-op thread, so stage 2's data is synthesised on the other
-# core while stage 1 trains. About an hour on the project's machine (see MODEL_CARD.md).
+# CPU recipe for 2 cores: stage 1 uses one intra-op thread, so stage 2's data is synthesised on the other core while
+# it trains; stage 2 then uses both (configs/*.toml: threads). About 46 minutes on the project's machine (MODEL_CARD.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
@@ -14,7 +14,7 @@ python -m actavatar train --stage 1                 # configs/motion_stage1.toml
 stamp "stage 1 trained"
 wait "$data_pid"
 stamp "stage 2 data ready"
-python -m actavatar train --stage 2                 # configs/motion_stage2.toml -> runs/stage2 (starts from runs/stage1)
+OMP_NUM_THREADS=2 python -m actavatar train --stage 2  # configs/motion_stage2.toml -> runs/stage2 (from runs/stage1)
 stamp "stage 2 trained"
 dest=assets/checkpoints/actavatar-motion
 mkdir -p "$dest"

@@ -274,3 +274,25 @@ def test_side_blind_hides_the_side_words_and_makes_the_side_a_coin_flip(tmp_path
             assert torch.allclose(row, original) or torch.allclose(row, flipped)
             seen.append(torch.allclose(row, flipped))
     assert 0.25 < np.mean(seen) < 0.75
+
+
+def test_plain_one_sided_texts_lose_their_sentence_embedding_only(tmp_path):
+    from actavatar.training.augment import mirror_text
+    from actavatar.training.synth import build_dataset
+    from actavatar.training.train import ClipBank, TrainConfig, encode_texts_cached, one_sided_texts
+
+    # "cocks her head to the left" is a held-out phrasing: its training twin is never mirrored.
+    twin, mirrorable, plain = "then cocks her head to the right twice", "turns her head to the right", "smiles"
+    assert mirror_text(twin) != twin and contains_heldout_verbatim(mirror_text(twin))
+    found = one_sided_texts([twin, mirrorable, plain], {twin: ["cocks his head to the right twice"], plain: ["smile"]})
+    assert found == {twin, "cocks his head to the right twice"}
+    data = build_dataset(tmp_path / "d", 3, "train", 2, seed=0)
+    bank = ClipBank(data, 2, plain_one_sided=True)
+    bank.text.update(encode_texts_cached([twin, mirrorable], tmp_path))
+    bank.one_sided.add(twin)
+    rng = np.random.default_rng(0)
+    on = TrainConfig(text_pooled_token=True, plain_one_sided=True)
+    assert torch.equal(bank._states(twin, rng, on), bank.text[twin].float())  # tokens only
+    assert bank._states(mirrorable, rng, on).shape[0] == bank.text[mirrorable].shape[0] + 1
+    off = TrainConfig(text_pooled_token=True)
+    assert bank._states(twin, rng, off).shape[0] == bank.text[twin].shape[0] + 1  # only when asked

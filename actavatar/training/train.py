@@ -71,6 +71,11 @@ class TrainConfig:
     # ... and a text of several clauses ("smiles and turns her head to the right") also one embedding per clause
     # (text.with_pooled; stored in the model config). Needs ``text_pooled_token``.
     text_clause_tokens: bool = False
+    # Stage 2: a phase text naming a side whose mirror image would be a held-out phrasing ("cocks her head to the
+    # right": "cocks her head to the left" is held out), and so is never mirrored, is shown without its sentence and
+    # clause embeddings. Those embeddings barely change between "left" and "right" (cosine 0.96 for "swivels her
+    # head left/right"), so seen with one side only they learn the side, and the held-out other side cancels out.
+    plain_one_sided: bool = False
     phase_clock: bool = False  # MotionDiT's phase clock (time within the phase), added at stage 2 if missing
     # Stage 2: clips are drawn with probability proportional to the largest weight of the action parts they contain
     # (e.g. {shake_head = 3.0}); parts not listed weigh 1. Empty = uniform.
@@ -118,6 +123,15 @@ def direction_tokens(
     return out
 
 
+def one_sided_texts(texts: list[str], variants: dict[str, list[str]]) -> set[str]:
+    """The texts that name a side and whose mirror image contains a held-out phrasing ("cocks her head to the right"
+    -> "cocks her head to the left"), with their surface variants: the sided texts never mirrored."""
+    from .augment import contains_heldout_verbatim, mirror_text
+
+    twins = {t for t in texts if mirror_text(t) != t and contains_heldout_verbatim(mirror_text(t))}
+    return twins | {v for t in twins for v in variants.get(t, [])}
+
+
 class ClipBank:
     """Training clips held in memory with precomputed audio features and encoded texts."""
 
@@ -134,6 +148,7 @@ class ClipBank:
         combination_weight: float = 1.0,
         side_blind: bool = False,
         clause_tokens: bool = False,
+        plain_one_sided: bool = False,
     ):
         from .augment import contains_heldout, contains_heldout_verbatim, mirror_text, variants
         from .synth import load_dataset
@@ -196,6 +211,11 @@ class ClipBank:
         self.protected = direction_tokens(texts, self.text) if stage == 2 and token_dropout > 0 else {}
         self.sides = direction_tokens(texts, self.text, SIDE_WORDS) if self.blindable.any() else {}
         self.clauses: dict[str, np.ndarray] = {}  # text -> clause of each token (texts of one clause left out)
+        # Texts shown without sentence/clause embeddings (TrainConfig.plain_one_sided): they name a side and their
+        # mirror image contains a held-out phrasing ("cocks her head to the right"), and their surface variants.
+        self.one_sided: set[str] = set()
+        if plain_one_sided:
+            self.one_sided = one_sided_texts(texts, self.variants)
         if clause_tokens:
             for text, pieces in zip(texts, default_text_encoder().tokens(texts), strict=True):
                 ids = np.asarray(clause_ids(pieces))
@@ -298,7 +318,8 @@ class ClipBank:
         if not keep.all():
             states = states[torch.from_numpy(keep)]
             clauses = clauses[keep] if clauses is not None else None
-        return with_pooled(states, clauses) if cfg.text_pooled_token else states
+        plain = cfg.plain_one_sided and text in self.one_sided
+        return with_pooled(states, clauses) if cfg.text_pooled_token and not plain else states
 
 
 def encode_texts_cached(texts: list[str], cache_dir: Path) -> dict[str, torch.Tensor]:
@@ -473,6 +494,7 @@ def train(cfg: TrainConfig) -> Path:
         combination_weight=cfg.combination_weight,
         side_blind=cfg.stage == 2 and cfg.side_blind > 0,
         clause_tokens=cfg.text_clause_tokens,
+        plain_one_sided=cfg.stage == 2 and cfg.plain_one_sided,
     )
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 

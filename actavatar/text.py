@@ -49,7 +49,7 @@ def with_pooled(states: torch.Tensor, clauses: Sequence[int] | torch.Tensor | No
     lead = [states.mean(dim=0, keepdim=True)]
     if clauses is not None:
         ids = torch.as_tensor(clauses)
-        present = [k for k in range(int(ids.max()) + 1) if bool((ids == k).any())] if len(ids) else []
+        present = ids.unique()  # a clause emptied by token dropout has no embedding
         if len(present) > 1:
             lead += [states[ids == k].mean(dim=0, keepdim=True) for k in present]
     return torch.cat([*lead, states])

@@ -111,14 +111,17 @@ SIDE_WORDS = frozenset({"left", "right"})  # word pieces ``TrainConfig.side_blin
 
 
 def direction_tokens(
-    texts: list[str], states: dict[str, torch.Tensor], words: frozenset[str] = DIRECTION_WORDS
+    texts: list[str],
+    states: dict[str, torch.Tensor],
+    words: frozenset[str] = DIRECTION_WORDS,
+    pieces: list[list[str]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Text -> (L,) bool, True at its direction words (texts without one are left out). Token dropout keeps these:
     without "left", "turns her head to the left" asks for a turn of unknown sign, and a model trained on such items
-    learned turns of random sign."""
+    learned turns of random sign. ``pieces``: the texts' word pieces if already tokenized."""
     out = {}
-    for text, pieces in zip(texts, default_text_encoder().tokens(texts), strict=True):
-        keep = np.array([piece in words for piece in pieces])
+    for text, text_pieces in zip(texts, pieces or default_text_encoder().tokens(texts), strict=True):
+        keep = np.array([piece in words for piece in text_pieces])
         if keep.any() and len(keep) == states[text].shape[0]:
             out[text] = keep
     return out
@@ -208,9 +211,11 @@ class ClipBank:
             | {v for vs in self.variants.values() for v in vs}
         )
         self.text = encode_texts_cached(texts, Path(data_dir))
-        # (Only needed with token dropout: tokenizing loads MiniLM, which a cached encoding otherwise skips.)
-        self.protected = direction_tokens(texts, self.text) if stage == 2 and token_dropout > 0 else {}
-        self.sides = direction_tokens(texts, self.text, SIDE_WORDS) if self.blindable.any() else {}
+        # Word pieces, only if an option needs them (tokenizing loads MiniLM, which a cached encoding otherwise skips).
+        protect = stage == 2 and token_dropout > 0
+        pieces = default_text_encoder().tokens(texts) if protect or self.blindable.any() or clause_tokens else None
+        self.protected = direction_tokens(texts, self.text, pieces=pieces) if protect else {}
+        self.sides = direction_tokens(texts, self.text, SIDE_WORDS, pieces) if self.blindable.any() else {}
         self.clauses: dict[str, np.ndarray] = {}  # text -> clause of each token (texts of one clause left out)
         # Texts shown without sentence/clause embeddings (TrainConfig.plain_one_sided): they name a side and their
         # mirror image contains a held-out phrasing ("cocks her head to the right"), and their surface variants.
@@ -218,8 +223,8 @@ class ClipBank:
         if plain_one_sided:
             self.one_sided = one_sided_texts(texts, self.variants)
         if clause_tokens:
-            for text, pieces in zip(texts, default_text_encoder().tokens(texts), strict=True):
-                ids = np.asarray(clause_ids(pieces))
+            for text, text_pieces in zip(texts, pieces, strict=True):
+                ids = np.asarray(clause_ids(text_pieces))
                 if ids.max() > 0 and len(ids) == self.text[text].shape[0]:
                     self.clauses[text] = ids
         self.lengths = np.array([m.shape[0] for m in self.motion])

@@ -19,6 +19,7 @@ MAX_TOKENS = 64  # action phrases and base prompts are short; longer texts are t
 
 
 CLAUSE_BREAKS = frozenset({"and", "while", ",", ";"})  # word pieces that start a new clause
+SIDE_WORDS = ("left", "right")  # word pieces ``encode(sides=True)`` factors out (``side_blind`` hides)
 
 
 def clause_ids(pieces: Sequence[str]) -> list[int]:
@@ -63,8 +64,9 @@ class TextEncoder:
         self._lock = threading.Lock()
         self._tokenizer = None
         self._model = None
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, bool], tuple[torch.Tensor, list[int]]] = OrderedDict()
         self._cache_size = cache_size
+        self._side_states: dict[int, torch.Tensor] | None = None  # side word's token id -> its context-free state
 
     def _load(self) -> None:
         if self._model is not None:
@@ -97,30 +99,46 @@ class TextEncoder:
 
     @torch.no_grad()
     def encode(
-        self, texts: Sequence[str], pooled: bool = False, clauses: bool = False
+        self, texts: Sequence[str], pooled: bool = False, clauses: bool = False, sides: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """All texts in one forward pass (uncached ones only). Returns (N, L, 384) float32 and (N, L) bool.
 
         ``pooled``: each sequence starts with its sentence embedding (``with_pooled``); ``clauses`` (with
-        ``pooled``): and a text of several clauses with one embedding per clause."""
+        ``pooled``): and a text of several clauses with one embedding per clause.
+
+        ``sides`` (models trained with ``text_side_tokens``): the side words ("left", "right") are factored out of
+        their context. The text is encoded with them masked, so no other token tells "cocks her head to the left"
+        from "... to the right"; at the side word's position sits the word's own context-free state, the same
+        vector whatever the verb (and the sentence and clause embeddings, means of the states, differ by it alone).
+        The side is then one signal shared by every sided action instead of being entangled with the verb, so a
+        verb seen with one side only in training ("cocks her head to the right", whose mirror image is held out)
+        need not carry that side."""
         with self._lock:
             self._load()
-            todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            todo = list(dict.fromkeys(t for t in texts if (t, sides) not in self._cache))
             if todo:
                 batch = self._tokenizer(
                     todo, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
                 )
+                ids = batch["input_ids"]
+                if sides:
+                    side_states = self._side_vectors()
+                    at_side = torch.isin(ids, torch.tensor(list(side_states)))
+                    batch["input_ids"] = ids.masked_fill(at_side, self._tokenizer.mask_token_id)
                 states = self._model(**batch).last_hidden_state  # (n, L, 384)
+                if sides:
+                    for i, j in at_side.nonzero().tolist():
+                        states[i, j] = side_states[int(ids[i, j])]
                 for i, t in enumerate(todo):
                     n = int(batch["attention_mask"][i].sum())
-                    pieces = self._tokenizer.convert_ids_to_tokens(batch["input_ids"][i, :n].tolist())
-                    self._cache[t] = (states[i, :n].clone(), clause_ids(pieces))
+                    pieces = self._tokenizer.convert_ids_to_tokens(ids[i, :n].tolist())
+                    self._cache[(t, sides)] = (states[i, :n].clone(), clause_ids(pieces))
                     while len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
-            cached = [self._cache[t] for t in texts]
+            cached = [self._cache[(t, sides)] for t in texts]
             seqs = [with_pooled(q, ids if clauses else None) if pooled else q for q, ids in cached]
             for t in texts:
-                self._cache.move_to_end(t)
+                self._cache.move_to_end((t, sides))
         length = max(s.shape[0] for s in seqs)
         out = torch.zeros(len(seqs), length, TEXT_DIM)
         mask = torch.zeros(len(seqs), length, dtype=torch.bool)
@@ -128,6 +146,16 @@ class TextEncoder:
             out[i, : s.shape[0]] = s
             mask[i, : s.shape[0]] = True
         return out, mask
+
+    def _side_vectors(self) -> dict[int, torch.Tensor]:
+        """Token id of each side word -> its state when encoded alone ("[CLS] left [SEP]"), computed once."""
+        if self._side_states is None:
+            batch = self._tokenizer(list(SIDE_WORDS), return_tensors="pt")
+            if batch["input_ids"].shape[1] != 3:
+                raise ActAvatarError(f"Text encoder: each of {SIDE_WORDS} must be one word piece.")
+            states = self._model(**batch).last_hidden_state[:, 1]
+            self._side_states = {int(i): s.clone() for i, s in zip(batch["input_ids"][:, 1], states, strict=True)}
+        return self._side_states
 
 
 _DEFAULT: TextEncoder | None = None

@@ -82,6 +82,29 @@ def test_clauses_split_at_and_while_and_commas_once_a_clause_has_a_word(text_enc
         assert len(clauses(one)) == 1, one
 
 
+def test_side_tokens_factor_left_and_right_out_of_their_context(text_encoder):
+    texts = ["cocks her head to the left", "cocks her head to the right", "tilts her head to the left"]
+    pieces = text_encoder.tokens(texts)
+    side = [p.index("left" if "left" in p else "right") for p in pieces]
+    plain, _ = text_encoder.encode(texts)
+    factored, _ = text_encoder.encode(texts, sides=True)
+    # Plain encoding: every token (the verb's too) knows the side; factored: only the side word's own position.
+    assert not torch.allclose(plain[0, 1], plain[1, 1], atol=1e-3)
+    others = [k for k in range(len(pieces[0])) if k != side[0]]
+    assert torch.equal(factored[0, others], factored[1, others])
+    assert not torch.allclose(factored[0, side[0]], factored[1, side[1]], atol=1e-1)
+    # The side word is the same vector whatever the verb ("cocks" / "tilts") and differs from its plain state.
+    assert torch.equal(factored[0, side[0]], factored[2, side[2]])
+    assert not torch.allclose(plain[0, side[0]], plain[2, side[2]], atol=1e-3)
+    # The two encodings are cached apart: asking for the plain one again returns it unchanged.
+    again, _ = text_encoder.encode(texts)
+    assert torch.equal(again, plain)
+    # A text without side words is encoded the same either way.
+    a, _ = text_encoder.encode(["smiles and nods"])
+    b, _ = text_encoder.encode(["smiles and nods"], sides=True)
+    assert torch.equal(a, b)
+
+
 def test_clause_tokens_follow_the_sentence_embedding(text_encoder):
     from actavatar.text import clause_ids, with_pooled
 

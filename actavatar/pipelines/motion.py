@@ -137,7 +137,10 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         config = self.transformer.config
         texts = [plan.base] + [p.text for p in plan.phases]
         states, mask = self.text_encoder.encode(
-            texts, pooled=config.text_pooled_token, clauses=config.text_clause_tokens
+            texts,
+            pooled=config.text_pooled_token,
+            clauses=config.text_clause_tokens,
+            sides=config.text_side_tokens,
         )
         return states[:1], mask[:1], states[1:], mask[1:]
 

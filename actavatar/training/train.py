@@ -31,7 +31,7 @@ from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM, mirror_motion
 from ..phases import PhasePlan
-from ..text import clause_ids, default_text_encoder, with_pooled
+from ..text import SIDE_WORDS, clause_ids, default_text_encoder, with_pooled
 from .config import config_from_toml
 
 
@@ -71,6 +71,11 @@ class TrainConfig:
     # ... and a text of several clauses ("smiles and turns her head to the right") also one embedding per clause
     # (text.with_pooled; stored in the model config). Needs ``text_pooled_token``.
     text_clause_tokens: bool = False
+    # Side words ("left", "right") factored out of their context (TextEncoder.encode(sides=True); stored in the
+    # model config): the other tokens and the sentence embedding are the same for "cocks her head to the left" and
+    # "... to the right", and the side word is one context-free vector whatever the verb. Meant for verbs that
+    # training shows with one side only, because their mirror image is a held-out phrasing.
+    text_side_tokens: bool = False
     # Stage 2: a phase text naming a side whose mirror image would be a held-out phrasing ("cocks her head to the
     # right": "cocks her head to the left" is held out), and so is never mirrored, is shown without its sentence and
     # clause embeddings. Those embeddings barely change between "left" and "right" (cosine 0.96 for "swivels her
@@ -107,7 +112,6 @@ class TrainConfig:
 
 # ------------------------------------------------------------------------------------------------------ data
 DIRECTION_WORDS = frozenset({"left", "right", "up", "down"})  # word pieces token dropout never hides
-SIDE_WORDS = frozenset({"left", "right"})  # word pieces ``TrainConfig.side_blind`` hides
 
 
 def direction_tokens(
@@ -153,6 +157,7 @@ class ClipBank:
         side_blind: bool = False,
         clause_tokens: bool = False,
         plain_one_sided: bool = False,
+        side_tokens: bool = False,
     ):
         from .augment import contains_heldout, contains_heldout_verbatim, mirror_text, variants
         from .synth import load_dataset
@@ -210,12 +215,12 @@ class ClipBank:
             | {ph.text for p in self.mirrored if p is not None for ph in p.phases}
             | {v for vs in self.variants.values() for v in vs}
         )
-        self.text = encode_texts_cached(texts, Path(data_dir))
+        self.text = encode_texts_cached(texts, Path(data_dir), sides=side_tokens)
         # Word pieces, only if an option needs them (tokenizing loads MiniLM, which a cached encoding otherwise skips).
         protect = stage == 2 and token_dropout > 0
         pieces = default_text_encoder().tokens(texts) if protect or self.blindable.any() or clause_tokens else None
         self.protected = direction_tokens(texts, self.text, pieces=pieces) if protect else {}
-        self.sides = direction_tokens(texts, self.text, SIDE_WORDS, pieces) if self.blindable.any() else {}
+        self.sides = direction_tokens(texts, self.text, frozenset(SIDE_WORDS), pieces) if self.blindable.any() else {}
         self.clauses: dict[str, np.ndarray] = {}  # text -> clause of each token (texts of one clause left out)
         # Texts shown without sentence/clause embeddings (TrainConfig.plain_one_sided): they name a side and their
         # mirror image contains a held-out phrasing ("cocks her head to the right"), and their surface variants.
@@ -328,14 +333,16 @@ class ClipBank:
         return with_pooled(states, clauses) if cfg.text_pooled_token and not plain else states
 
 
-def encode_texts_cached(texts: list[str], cache_dir: Path) -> dict[str, torch.Tensor]:
+def encode_texts_cached(texts: list[str], cache_dir: Path, sides: bool = False) -> dict[str, torch.Tensor]:
     """MiniLM token states (fp16) of ``texts``, cached in ``cache_dir`` (one safetensors file per distinct text
-    list, written atomically): re-runs on the same data (resumes, ablation rows) skip the encoding."""
+    list and encoding, written atomically): re-runs on the same data (resumes, ablation rows) skip the encoding.
+    ``sides``: side words factored out (``TextEncoder.encode``)."""
     import hashlib
 
     from safetensors.torch import load_file, save_file
 
-    digest = hashlib.sha1("\n".join(["all-MiniLM-L6-v2", *texts]).encode("utf-8")).hexdigest()[:16]
+    encoding = "all-MiniLM-L6-v2" + (" sides" if sides else "")  # the plain encoding keeps its old cache files
+    digest = hashlib.sha1("\n".join([encoding, *texts]).encode("utf-8")).hexdigest()[:16]
     path = cache_dir / f".text-states-{digest}.safetensors"
     if path.is_file():
         try:
@@ -349,7 +356,7 @@ def encode_texts_cached(texts: list[str], cache_dir: Path) -> dict[str, torch.Te
     out: dict[str, torch.Tensor] = {}
     for i in range(0, len(texts), 256):
         chunk = texts[i : i + 256]
-        states, mask = encoder.encode(chunk)
+        states, mask = encoder.encode(chunk, sides=sides)
         for j, t in enumerate(chunk):
             out[t] = states[j, : int(mask[j].sum())].half()
     if texts:
@@ -501,6 +508,7 @@ def train(cfg: TrainConfig) -> Path:
         side_blind=cfg.stage == 2 and cfg.side_blind > 0,
         clause_tokens=cfg.text_clause_tokens,
         plain_one_sided=cfg.stage == 2 and cfg.plain_one_sided,
+        side_tokens=cfg.text_side_tokens,
     )
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 
@@ -518,6 +526,7 @@ def train(cfg: TrainConfig) -> Path:
             paca_mode=cfg.paca_mode,
             text_pooled_token=cfg.text_pooled_token,
             text_clause_tokens=cfg.text_clause_tokens,
+            text_side_tokens=cfg.text_side_tokens,
         )
         if cfg.schedule != model.config.schedule:  # schedule ablations: gates re-initialised for this stage
             model.modality_schedule.reset(cfg.schedule)
@@ -530,6 +539,7 @@ def train(cfg: TrainConfig) -> Path:
             paca_mode=cfg.paca_mode,
             text_pooled_token=cfg.text_pooled_token,
             text_clause_tokens=cfg.text_clause_tokens,
+            text_side_tokens=cfg.text_side_tokens,
             phase_clock=cfg.phase_clock,
         )
     model.train()

@@ -66,7 +66,7 @@ class TextEncoder:
         self._model = None
         self._cache: OrderedDict[tuple[str, bool], tuple[torch.Tensor, list[int]]] = OrderedDict()
         self._cache_size = cache_size
-        self._side_states: dict[int, torch.Tensor] | None = None  # side word's token id -> its context-free state
+        self._side_states: dict[int, torch.Tensor] | None = None  # side word's token id -> ``_side_offsets``
 
     def _load(self) -> None:
         if self._model is not None:
@@ -108,11 +108,12 @@ class TextEncoder:
 
         ``sides`` (models trained with ``text_side_tokens``): the side words ("left", "right") are factored out of
         their context. The text is encoded with them masked, so no other token tells "cocks her head to the left"
-        from "... to the right"; at the side word's position sits the word's own context-free state, the same
-        vector whatever the verb (and the sentence and clause embeddings, means of the states, differ by it alone).
-        The side is then one signal shared by every sided action instead of being entangled with the verb, so a
-        verb seen with one side only in training ("cocks her head to the right", whose mirror image is held out)
-        need not carry that side."""
+        from "... to the right"; the side word's position keeps its masked, contextual state (which clause it
+        belongs to, which verb) plus or minus one fixed side direction, half the difference of the two words' own
+        context-free states. The side is then one signal shared by every sided action instead of being entangled
+        with the verb, so a verb seen with one side only in training ("cocks her head to the right", whose mirror
+        image is held out) need not carry that side.
+        """
         with self._lock:
             self._load()
             todo = list(dict.fromkeys(t for t in texts if (t, sides) not in self._cache))
@@ -122,13 +123,13 @@ class TextEncoder:
                 )
                 ids = batch["input_ids"]
                 if sides:
-                    side_states = self._side_vectors()
-                    at_side = torch.isin(ids, torch.tensor(list(side_states)))
+                    side_offsets = self._side_offsets()
+                    at_side = torch.isin(ids, torch.tensor(list(side_offsets)))
                     batch["input_ids"] = ids.masked_fill(at_side, self._tokenizer.mask_token_id)
                 states = self._model(**batch).last_hidden_state  # (n, L, 384)
                 if sides:
                     for i, j in at_side.nonzero().tolist():
-                        states[i, j] = side_states[int(ids[i, j])]
+                        states[i, j] += side_offsets[int(ids[i, j])]
                 for i, t in enumerate(todo):
                     n = int(batch["attention_mask"][i].sum())
                     pieces = self._tokenizer.convert_ids_to_tokens(ids[i, :n].tolist())
@@ -147,14 +148,16 @@ class TextEncoder:
             mask[i, : s.shape[0]] = True
         return out, mask
 
-    def _side_vectors(self) -> dict[int, torch.Tensor]:
-        """Token id of each side word -> its state when encoded alone ("[CLS] left [SEP]"), computed once."""
+    def _side_offsets(self) -> dict[int, torch.Tensor]:
+        """Token id of each side word -> what ``encode(sides=True)`` adds at its masked position: +d for "left",
+        -d for "right", d = half the difference of their states encoded alone ("[CLS] left [SEP]"). Computed once."""
         if self._side_states is None:
             batch = self._tokenizer(list(SIDE_WORDS), return_tensors="pt")
             if batch["input_ids"].shape[1] != 3:
                 raise ActAvatarError(f"Text encoder: each of {SIDE_WORDS} must be one word piece.")
-            states = self._model(**batch).last_hidden_state[:, 1]
-            self._side_states = {int(i): s.clone() for i, s in zip(batch["input_ids"][:, 1], states, strict=True)}
+            left, right = self._model(**batch).last_hidden_state[:, 1]
+            d = (left - right) / 2
+            self._side_states = {int(batch["input_ids"][0, 1]): d, int(batch["input_ids"][1, 1]): -d}
         return self._side_states
 
 

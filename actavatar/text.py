@@ -66,7 +66,7 @@ class TextEncoder:
         self._model = None
         self._cache: OrderedDict[tuple[str, bool], tuple[torch.Tensor, list[int]]] = OrderedDict()
         self._cache_size = cache_size
-        self._side_states: dict[int, torch.Tensor] | None = None  # side word's token id -> ``_side_offsets``
+        self._side_offset_cache: dict[int, torch.Tensor] | None = None  # side word's token id -> ``_side_offsets``
 
     def _load(self) -> None:
         if self._model is not None:
@@ -121,18 +121,18 @@ class TextEncoder:
                 batch = self._tokenizer(
                     todo, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
                 )
-                ids = batch["input_ids"]
+                input_ids = batch["input_ids"]
                 if sides:
                     side_offsets = self._side_offsets()
-                    at_side = torch.isin(ids, torch.tensor(list(side_offsets)))
-                    batch["input_ids"] = ids.masked_fill(at_side, self._tokenizer.mask_token_id)
+                    at_side = torch.isin(input_ids, torch.tensor(list(side_offsets)))
+                    batch["input_ids"] = input_ids.masked_fill(at_side, self._tokenizer.mask_token_id)
                 states = self._model(**batch).last_hidden_state  # (n, L, 384)
                 if sides:
                     for i, j in at_side.nonzero().tolist():
-                        states[i, j] += side_offsets[int(ids[i, j])]
+                        states[i, j] += side_offsets[int(input_ids[i, j])]
                 for i, t in enumerate(todo):
                     n = int(batch["attention_mask"][i].sum())
-                    pieces = self._tokenizer.convert_ids_to_tokens(ids[i, :n].tolist())
+                    pieces = self._tokenizer.convert_ids_to_tokens(input_ids[i, :n].tolist())
                     self._cache[(t, sides)] = (states[i, :n].clone(), clause_ids(pieces))
                     while len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
@@ -151,14 +151,14 @@ class TextEncoder:
     def _side_offsets(self) -> dict[int, torch.Tensor]:
         """Token id of each side word -> what ``encode(sides=True)`` adds at its masked position: +d for "left",
         -d for "right", d = half the difference of their states encoded alone ("[CLS] left [SEP]"). Computed once."""
-        if self._side_states is None:
+        if self._side_offset_cache is None:
             batch = self._tokenizer(list(SIDE_WORDS), return_tensors="pt")
             if batch["input_ids"].shape[1] != 3:
                 raise ActAvatarError(f"Text encoder: each of {SIDE_WORDS} must be one word piece.")
             left, right = self._model(**batch).last_hidden_state[:, 1]
             d = (left - right) / 2
-            self._side_states = {int(batch["input_ids"][0, 1]): d, int(batch["input_ids"][1, 1]): -d}
-        return self._side_states
+            self._side_offset_cache = {int(batch["input_ids"][0, 1]): d, int(batch["input_ids"][1, 1]): -d}
+        return self._side_offset_cache
 
 
 _DEFAULT: TextEncoder | None = None

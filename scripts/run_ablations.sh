@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-run the README's ablation table: each row trained by the same script (configs/ablations/ROW.toml: stage 2 for
 # 500 steps from runs/stage1 on data/train-stage2, i.e. after scripts/train_shipped_model.sh) and evaluated by the
-# same command on the same 48 held-out clips. Two jobs at a time, one thread each (about 20 minutes on 2 cores).
+# same command on the same 48 held-out clips. Two jobs at a time, one thread each (about 20 minutes on 2 otherwise
+# idle cores, runs/abl5.times; other jobs on the machine stretch it).
 # Results: runs/eval-ablation-ROW/results.json (copy to docs/results/ablation-ROW.json for the README table).
 set -euo pipefail
 cd "$(dirname "$0")/.."

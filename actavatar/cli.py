@@ -40,6 +40,12 @@ def _add_generate(sub) -> None:
         default=defaults.GUIDANCE_MIN_SIGMA,
         help="steps below this noise level skip guidance (0 = guide every step)",
     )
+    p.add_argument(
+        "--mirror-sampling",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.MIRROR_SAMPLING,
+        help="average each denoising step with the mirrored prediction for the mirrored plan (left/right swapped)",
+    )
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="PACA mask (default: the checkpoint's, hard)")
     p.add_argument(
         "--schedule",
@@ -85,6 +91,7 @@ def _run_generate(args) -> int:
         text_guidance=args.text_guidance,
         audio_guidance=args.audio_guidance,
         guidance_min_sigma=args.guidance_min_sigma,
+        mirror_sampling=args.mirror_sampling,
         paca=args.paca,
         schedule=args.schedule,
         clip_phases=args.clip_phases,

@@ -27,3 +27,6 @@ GUIDANCE_MIN_SIGMA = 0.3
 # 10 s clip (100 + 175 frames instead of 200 + 75); phase accuracy of the generated motion unchanged (0.914 vs
 # 0.916 over 371 phases on training phrasings).
 FIRST_WINDOW_FRAMES = 100
+# Mirror sampling (``ActAvatarMotionPipeline(mirror_sampling=...)``): each step averages the velocity with the
+# mirrored velocity of the mirror image under the mirrored plan. Measured in session 8 (see README, Evaluation).
+MIRROR_SAMPLING = True

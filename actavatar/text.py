@@ -6,6 +6,7 @@ Loaded once per process on first use (never at import), thread-safe; no network 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -20,6 +21,16 @@ MAX_TOKENS = 64  # action phrases and base prompts are short; longer texts are t
 
 CLAUSE_BREAKS = frozenset({"and", "while", ",", ";"})  # word pieces that start a new clause
 SIDE_WORDS = ("left", "right")  # word pieces ``encode(sides=True)`` factors out (``side_blind`` hides)
+
+
+_SIDE = re.compile(r"(?<![A-Za-z])(left|right|Left|Right|LEFT|RIGHT)(?=ward|(?![A-Za-z]))")
+_SWAP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "LEFT": "RIGHT", "RIGHT": "LEFT"}
+
+
+def mirror_text(text: str) -> str:
+    """``text`` with left and right swapped ("leftward", "left-eye" too; "brightly" untouched): what the same text
+    says about the motion seen in a mirror (``actavatar.motion.mirror_motion``)."""
+    return _SIDE.sub(lambda m: _SWAP[m.group(1)], text)
 
 
 def clause_ids(pieces: Sequence[str]) -> list[int]:

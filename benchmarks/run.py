@@ -37,6 +37,15 @@ PLAN = {
     "base": "a calm astronaut talking",
     "phases": [{"start": 1.0, "end": 3.0, "text": "nods twice"}, {"start": 4.0, "end": 6.0, "text": "smiles"}],
 }
+# ``--sided``: the same clip with phases that name a side, so every window also runs the mirror view (mirror
+# sampling, ``defaults.MIRROR_SAMPLING``): the most diffusion work a plan can ask for at the default settings.
+SIDED_PLAN = {
+    "base": "a calm astronaut talking",
+    "phases": [
+        {"start": 1.0, "end": 3.0, "text": "tilts her head to the left"},
+        {"start": 4.0, "end": 6.0, "text": "turns her head to the right"},
+    ],
+}
 
 
 def make_audio(seconds: float, path: Path) -> Path:
@@ -93,7 +102,7 @@ def render_mux_vs_floor(portrait: Path, motion, audio: Path, tmp: Path, size: in
     }
 
 
-def worker(seconds: float, size: int, fps: float, steps: int, repeat: int, portraits: bool) -> dict:
+def worker(seconds: float, size: int, fps: float, steps: int, repeat: int, portraits: bool, plan: dict) -> dict:
     """Runs in its own process: warm-up, measured generations (median), then the renderer and ffmpeg floors on the
     generated motion; with ``portraits``, render+mux vs floor on every shipped portrait too."""
     import torch
@@ -105,11 +114,11 @@ def worker(seconds: float, size: int, fps: float, steps: int, repeat: int, portr
         tmp = Path(tmp)
         audio = make_audio(seconds, tmp / "speech.wav")
         # Warm-up on the same clip: first calls with a new tensor shape pay one-off kernel set-up (cold start below).
-        generate(PORTRAIT, audio, PLAN, out=tmp / "warm.mp4", steps=steps, fps=fps, size=size)
+        generate(PORTRAIT, audio, plan, out=tmp / "warm.mp4", steps=steps, fps=fps, size=size)
         runs = []
         for _ in range(repeat):
             t = time.perf_counter()
-            result = generate(PORTRAIT, audio, PLAN, out=tmp / "clip.mp4", steps=steps, fps=fps, size=size)
+            result = generate(PORTRAIT, audio, plan, out=tmp / "clip.mp4", steps=steps, fps=fps, size=size)
             runs.append((time.perf_counter() - t, result))
         e2e, result = sorted(runs, key=lambda r: r[0])[len(runs) // 2]  # the median run and its own timings
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the floor holds frames
@@ -143,11 +152,11 @@ def worker(seconds: float, size: int, fps: float, steps: int, repeat: int, portr
     }
 
 
-def cold_start(size: int, fps: float, steps: int) -> float:
+def cold_start(size: int, fps: float, steps: int, plan: dict) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         audio = make_audio(10.0, tmp / "speech.wav")
-        (tmp / "plan.json").write_text(json.dumps(PLAN))
+        (tmp / "plan.json").write_text(json.dumps(plan))
         t = time.perf_counter()
         subprocess.run(
             [
@@ -226,6 +235,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the shipped default)")
     parser.add_argument("--repeat", type=int, default=3, help="measurements per figure; medians are reported")
     parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--sided", action="store_true", help="phases that name a side (the mirror view runs too)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     parser.add_argument("--worker", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -235,7 +245,8 @@ def main() -> int:
         args.steps = STEPS
     if args.worker:
         first = args.worker == args.durations[0]  # per-portrait figures on the first (shortest) clip only
-        print(json.dumps(worker(args.worker, args.size, args.fps, args.steps, args.repeat, first)))
+        plan = SIDED_PLAN if args.sided else PLAN
+        print(json.dumps(worker(args.worker, args.size, args.fps, args.steps, args.repeat, first, plan)))
         return 0
     rows = []
     for seconds in args.durations:
@@ -254,16 +265,19 @@ def main() -> int:
             str(args.repeat),
             "--durations",
             *(str(d) for d in args.durations),
+            *(["--sided"] if args.sided else []),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"{seconds:.0f} s clip: {rows[-1]['end_to_end_s']:.2f} s end to end", file=sys.stderr)
-    cold = None if args.no_cold else cold_start(args.size, args.fps, args.steps)
+    plan = SIDED_PLAN if args.sided else PLAN
+    cold = None if args.no_cold else cold_start(args.size, args.fps, args.steps, plan)
     text = table(rows, cold)
+    plan_name = "sided" if args.sided else "default"
     machine = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(f"{machine}; {args.size} px, {args.fps:g} fps, {args.steps} steps\n\n{text}")
+    print(f"{machine}; {args.size} px, {args.fps:g} fps, {args.steps} steps, {plan_name} plan\n\n{text}")
     Path(args.out).write_text(
         json.dumps(
             {
@@ -273,6 +287,7 @@ def main() -> int:
                 "size": args.size,
                 "fps": args.fps,
                 "steps": args.steps,
+                "plan": plan,
             },
             indent=1,
         )

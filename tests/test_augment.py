@@ -186,7 +186,7 @@ def test_bank_states_drop_tokens_keep_cls_sep_and_lead_with_the_pooled_token(tmp
 
 
 def test_mirror_text_swaps_sides_only():
-    from actavatar.training.augment import mirror_text
+    from actavatar.text import mirror_text
 
     assert mirror_text("turns her head to the left") == "turns her head to the right"
     assert mirror_text("Right eye wink, looks leftward brightly") == "Left eye wink, looks rightward brightly"
@@ -225,7 +225,7 @@ def test_mirror_motion_is_the_image_flipped():
 def test_bank_mirrors_sided_clips_never_into_a_heldout_phrasing(tmp_path):
     from actavatar.motion import mirror_motion
     from actavatar.pipelines.motion import normalize_motion
-    from actavatar.training.augment import mirror_text
+    from actavatar.text import mirror_text
     from actavatar.training.synth import build_dataset
     from actavatar.training.train import ClipBank, TrainConfig
 
@@ -261,8 +261,7 @@ def test_bank_mirrors_sided_clips_never_into_a_heldout_phrasing(tmp_path):
 def test_side_blind_hides_the_side_words_and_makes_the_side_a_coin_flip(tmp_path):
     from actavatar.motion import mirror_motion
     from actavatar.pipelines.motion import normalize_motion
-    from actavatar.text import default_text_encoder
-    from actavatar.training.augment import mirror_text
+    from actavatar.text import default_text_encoder, mirror_text
     from actavatar.training.synth import build_dataset, load_dataset
     from actavatar.training.train import ClipBank, TrainConfig
 
@@ -304,7 +303,7 @@ def test_side_blind_hides_the_side_words_and_makes_the_side_a_coin_flip(tmp_path
 
 
 def test_plain_one_sided_texts_lose_their_sentence_embedding_only(tmp_path):
-    from actavatar.training.augment import mirror_text
+    from actavatar.text import mirror_text
     from actavatar.training.synth import build_dataset
     from actavatar.training.train import ClipBank, TrainConfig, encode_texts_cached, one_sided_texts
 

@@ -100,7 +100,7 @@ def test_audio_guidance_one_skips_the_unconditional_branch(tiny_pipeline):
     try:
         two = tiny_pipeline(
             speechlike(3.2), PLAN, None, num_inference_steps=3, audio_guidance=1.0, precision="fp32",
-            guidance_min_sigma=0.0,
+            guidance_min_sigma=0.0, mirror_sampling=False,
         )  # fmt: skip
     finally:
         hook.remove()
@@ -108,7 +108,7 @@ def test_audio_guidance_one_skips_the_unconditional_branch(tiny_pipeline):
     # Reference: the three-branch formula at g_a = 1 + 1e-7 (v_none's weight ~0).
     ref = tiny_pipeline(
         speechlike(3.2), PLAN, None, num_inference_steps=3, audio_guidance=1.0 + 1e-7, precision="fp32",
-        guidance_min_sigma=0.0,
+        guidance_min_sigma=0.0, mirror_sampling=False,
     )  # fmt: skip
     np.testing.assert_allclose(two.motion, ref.motion, atol=2e-4)
 
@@ -120,11 +120,15 @@ def test_guidance_interval_runs_one_branch_below_the_threshold(tiny_pipeline):
     hook = tiny_pipeline.transformer.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
     try:
         mixed = tiny_pipeline(
-            speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.5, audio_guidance=1.5
-        )
+            speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.5, audio_guidance=1.5,
+            mirror_sampling=False,
+        )  # fmt: skip
         assert calls == [3, 3, 1, 1]  # 4 steps: sigmas 1.0, 0.667 guided (text, audio, none); 0.334, 0.001 not
         calls.clear()
-        tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.5, audio_guidance=1.0)
+        tiny_pipeline(
+            speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.5, audio_guidance=1.0,
+            mirror_sampling=False,
+        )  # fmt: skip
         assert calls == [2, 2, 1, 1]  # audio guidance 1 (the default): text guidance alone, two branches
     finally:
         hook.remove()
@@ -148,3 +152,79 @@ def test_api_rejects_a_guidance_threshold_outside_0_1(tmp_path, value):
 
     with pytest.raises(InputError, match="guidance_min_sigma .* out of range"):
         generate(None, tmp_path / "missing.wav", out=None, guidance_min_sigma=value)
+
+
+SIDED = PhasePlan(
+    "a woman glancing left", (Phase(0.0, 1.0, "turns her head to the left"), Phase(1.5, 2.5, "winks right"))
+)
+
+
+@pytest.mark.parametrize("mirror_sampling", [True, False])
+def test_mirror_sampling_makes_generation_mirror_equivariant(tiny_pipeline, mirror_sampling):
+    """With mirror sampling on every step (``guidance_min_sigma=0``; by default the low-noise refinement steps run
+    the plan's view alone), the mirrored plan from mirrored noise gives exactly the mirror image of the motion
+    (across windows too: the known prefix is mirrored with everything else). Without it the untrained tiny model has
+    no reason to be symmetric, which is what this test must be able to tell apart."""
+    from actavatar.motion import mirror_motion
+    from actavatar.pipelines.motion import mirrored_plan
+
+    assert mirrored_plan(SIDED).phases[0].text == "turns her head to the right"
+    assert mirrored_plan(SIDED).base == "a woman glancing right"
+    opts = dict(
+        num_inference_steps=3, precision="fp32", mirror_sampling=mirror_sampling, seed=3, guidance_min_sigma=0.0,
+        window_frames=40, overlap_frames=10, first_window_frames=None,
+    )  # fmt: skip
+    plain = tiny_pipeline(speechlike(3.2), SIDED, None, **opts)
+    assert len(plain.windows) > 1
+    draw = tiny_pipeline.prepare_latents
+    tiny_pipeline.prepare_latents = lambda n, generator: mirror_motion(draw(n, generator))
+    try:
+        mirrored = tiny_pipeline(speechlike(3.2), mirrored_plan(SIDED), None, **opts)
+    finally:
+        del tiny_pipeline.prepare_latents
+    gap = np.abs(mirrored.motion - mirror_motion(plain.motion)).max()
+    if mirror_sampling:
+        assert gap < 1e-4
+    else:
+        assert gap > 1e-2
+
+
+def test_mirror_sampling_adds_the_mirror_view_on_guided_steps_of_windows_that_name_a_side(tiny_pipeline):
+    calls = []
+    hook = tiny_pipeline.transformer.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    try:
+        out = tiny_pipeline(
+            speechlike(3.2), SIDED, None, num_inference_steps=4, guidance_min_sigma=0.5, mirror_sampling=True
+        )
+        assert calls == [4, 4, 1, 1]  # guided: (text+audio, audio) x (plan, mirror image); then the plan alone
+        calls.clear()
+        tiny_pipeline(speechlike(3.2), PLAN, None, num_inference_steps=4, guidance_min_sigma=0.5, mirror_sampling=True)
+        assert calls == [2, 2, 1, 1]  # no side named anywhere: the mirror image is the plan itself
+        calls.clear()
+        one_sided = PhasePlan("a woman talking", (Phase(0.0, 1.0, "turns her head to the left"),))
+        tiny_pipeline(
+            speechlike(3.2), one_sided, None, num_inference_steps=2, guidance_min_sigma=0.0, mirror_sampling=True,
+            window_frames=40, overlap_frames=10, first_window_frames=None,
+        )  # fmt: skip
+        assert calls == [4, 4, 2, 2, 2, 2]  # windows [0, 40) (the phase), [30, 70) and [60, 80) (side-free)
+    finally:
+        hook.remove()
+    idx = SIDED.frame_phase_index(80, 25)
+    assert (out.phase_attention[idx == -1] == 0).all()  # attention is the plan's own view, PACA-masked as ever
+
+
+def test_mirror_view_weights_follow_the_view_the_text_moves_more():
+    import torch
+
+    from actavatar.pipelines.motion import mirror_view_weights
+
+    effect = torch.randn(1, 30, 14)
+    same = mirror_view_weights(torch.cat([effect, effect]))
+    torch.testing.assert_close(same, torch.full((2, 30, 1), 0.5))
+    double = mirror_view_weights(torch.cat([effect, 2 * effect]), smooth_frames=1)
+    torch.testing.assert_close(double[1], torch.full((30, 1), 256 / 257))  # energy 4x, to the 4th power
+    assert mirror_view_weights(torch.zeros(2, 30, 14)).eq(0.5).all()  # no text effect at all: plain average
+    step = torch.cat([torch.ones(1, 30, 14), torch.cat([torch.zeros(1, 15, 14), 3 * torch.ones(1, 15, 14)], 1)])
+    w = mirror_view_weights(step)[1, :, 0]  # the mirror view's effect switches on at frame 15 ...
+    assert w[0] < 1e-3 and w[-1] > 0.999 and ((w > 0.01) & (w < 0.99)).sum() >= 3  # ... and its weight rises
+    assert (w.diff() >= 0).all()  # over a few frames (smoothed), not in one jump

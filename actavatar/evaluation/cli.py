@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def add_eval_parser(sub) -> None:
         default=defaults.AUDIO_GUIDANCE,
         help="classifier-free guidance weight of the audio (default: the shipped default)",
     )
+    p.add_argument(
+        "--mirror-sampling",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.MIRROR_SAMPLING,
+        help="average each step with the mirrored prediction for the mirrored plan (default: the shipped default)",
+    )
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")
     p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
@@ -80,6 +87,7 @@ def run_eval(args) -> int:
         guidance_min_sigma=args.guidance_min_sigma,
         text_guidance=args.text_guidance,
         audio_guidance=args.audio_guidance,
+        mirror_sampling=args.mirror_sampling,
         size=args.size,
         paca=args.paca,
         schedule=args.schedule,

@@ -39,6 +39,7 @@ class EvalConfig:
     guidance_min_sigma: float = defaults.GUIDANCE_MIN_SIGMA
     text_guidance: float = defaults.TEXT_GUIDANCE
     audio_guidance: float = defaults.AUDIO_GUIDANCE
+    mirror_sampling: bool = defaults.MIRROR_SAMPLING
     size: int = 384
     paca: str | None = None  # None: the mode the checkpoint was trained with
     schedule: str | None = None
@@ -154,6 +155,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
                     guidance_min_sigma=cfg.guidance_min_sigma,
                     text_guidance=cfg.text_guidance,
                     audio_guidance=cfg.audio_guidance,
+                    mirror_sampling=cfg.mirror_sampling,
                     seed=i,
                     fps=sample.fps,
                     size=cfg.size,
@@ -196,6 +198,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             "guidance_min_sigma": float(cfg.guidance_min_sigma),
             "text_guidance": float(cfg.text_guidance),
             "audio_guidance": float(cfg.audio_guidance),
+            "mirror_sampling": bool(cfg.mirror_sampling),
             "seconds": round(time.perf_counter() - t0, 1),
         }
     )

@@ -7,14 +7,16 @@ Long clips are generated in overlapping windows; each window after the first is 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 
@@ -24,9 +26,9 @@ from ..errors import InputError
 from ..models.alignment import SCHEDULES, ShareMeter
 from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import PACA_MODES, frame_times, pack_phase_prompt
-from ..motion import FACE_DESCRIPTOR_DIM, MOTION_DIM, MOTION_LIMITS, MOTION_NAMES, MOTION_SCALE
+from ..motion import FACE_DESCRIPTOR_DIM, MOTION_DIM, MOTION_LIMITS, MOTION_NAMES, MOTION_SCALE, mirror_motion
 from ..phases import PhasePlan
-from ..text import TextEncoder, default_text_encoder
+from ..text import TextEncoder, default_text_encoder, mirror_text
 
 MOTION_SCALE_VEC = torch.tensor([MOTION_SCALE[n] for n in MOTION_NAMES])
 _LOW = np.array([MOTION_LIMITS[n][0] for n in MOTION_NAMES], dtype=np.float32)
@@ -45,6 +47,28 @@ def native_bf16() -> bool:
     except OSError:
         return False
     return ("avx512_bf16" in flags or "amx_bf16" in flags) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def mirrored_plan(plan: PhasePlan) -> PhasePlan:
+    """The plan as it reads for the motion seen in a mirror: "left" and "right" swapped in every text."""
+    phases = tuple(dataclasses.replace(p, text=mirror_text(p.text)) for p in plan.phases)
+    return dataclasses.replace(plan, base=mirror_text(plan.base), phases=phases)
+
+
+def mirror_view_weights(text_effect: torch.Tensor, smooth_frames: int = 9, power: float = 4.0) -> torch.Tensor:
+    """(2, T, 1) weights of the plan's view and the mirror view (mirrored back) in each frame's velocity, from their
+    text effects ``v(text, audio) - v(audio)`` (2, T, D; mirroring swaps and negates channels, so it keeps the
+    norm and either orientation of the mirror view's effect gives the same weights).
+
+    The view in which the text moves the motion more gets more weight, sharply (energy to the 4th power, so a 2x
+    stronger effect gets 16x the weight), with the energy averaged over ``smooth_frames`` frames so the weights
+    change smoothly in time. A text the model knows in both orientations moves both views alike and the two are
+    averaged; a text it knows in one orientation only ("cocks her head to the right", never "... left") follows the
+    view that knows it, at full strength, where a plain average would halve the action."""
+    energy = text_effect.float().square().sum(-1)  # (2, T)
+    if smooth_frames > 1:
+        energy = F.avg_pool1d(energy[:, None], smooth_frames, 1, smooth_frames // 2, count_include_pad=False)[:, 0]
+    return torch.softmax(power * energy.clamp_min(1e-30).log(), dim=0)[..., None]  # energy**power, normalised
 
 
 def normalize_motion(motion: torch.Tensor) -> torch.Tensor:
@@ -132,25 +156,35 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         return plan.validate(len(audio) / SAMPLE_RATE)
 
     # ----------------------------------------------------------------------------------------------- 2. encode
-    def encode_prompt(self, plan: PhasePlan) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Base and all phase texts in one MiniLM batch. Returns base (1, L, D), mask, phases (P, L, D), mask."""
+    def encode_prompt(self, plans: Sequence[PhasePlan]) -> list[tuple[torch.Tensor, ...]]:
+        """Base and all phase texts of one or more views of a plan (the plan, its mirror image) in one MiniLM batch,
+        so all share one padded length. Per view: base (1, L, D), mask, phases (P, L, D), mask."""
         config = self.transformer.config
-        texts = [plan.base] + [p.text for p in plan.phases]
+        texts = [t for plan in plans for t in (plan.base, *(p.text for p in plan.phases))]
         states, mask = self.text_encoder.encode(
             texts,
             pooled=config.text_pooled_token,
             clauses=config.text_clause_tokens,
             sides=config.text_side_tokens,
         )
-        return states[:1], mask[:1], states[1:], mask[1:]
+        per = len(texts) // len(plans)
+        return [
+            (states[i : i + 1], mask[i : i + 1], states[i + 1 : i + per], mask[i + 1 : i + per])
+            for i in range(0, len(texts), per)
+        ]
 
     def window_prompt(self, plan: PhasePlan, encoded, start_frame: int, num_frames: int, fps: float):
-        """Phases overlapping a window, with spans shifted to the window's time origin (what training saw)."""
-        base, base_mask, phase_states, phase_mask = encoded
+        """Phases overlapping a window, with spans shifted to the window's time origin (what training saw); one batch
+        item per encoded view (``encode_prompt``), all with the same phases and spans."""
         t0, t1 = start_frame / fps, (start_frame + num_frames) / fps
         keep = [k for k, p in enumerate(plan.phases) if p.end > t0 and p.start < t1]
         spans = [(plan.phases[k].start - t0, plan.phases[k].end - t0) for k in keep]
-        prompt = pack_phase_prompt(base, base_mask, [(phase_states[keep], phase_mask[keep])], [spans])
+        prompt = pack_phase_prompt(
+            torch.cat([view[0] for view in encoded]),
+            torch.cat([view[1] for view in encoded]),
+            [(view[2][keep], view[3][keep]) for view in encoded],
+            [spans] * len(encoded),
+        )
         return prompt, keep
 
     # ----------------------------------------------------------------------------------------------- 3. latents
@@ -180,10 +214,17 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         progress: Callable[[str, int, int], None] | None = None,
         precision: str = "auto",  # "auto": bf16 autocast where the CPU has native bf16, else fp32; "fp32"; "bf16"
         on_frames: Callable[[int, np.ndarray], None] | None = None,
+        mirror_sampling: bool = defaults.MIRROR_SAMPLING,
     ) -> MotionPipelineOutput:
         """Generate motion for ``audio``. ``on_frames(start, rows)`` (optional) receives the final motion rows as soon
         as each window is done (a window's last ``overlap_frames`` wait for the next window's cross-fade), in order,
-        so rendering can start before the whole clip is generated; the rows equal the returned ``motion`` slice."""
+        so rendering can start before the whole clip is generated; the rows equal the returned ``motion`` slice.
+
+        ``mirror_sampling``: every denoising step also predicts the velocity for the mirror image of the sample under
+        the mirrored plan ("left" and "right" swapped in its texts), mirrors it back and averages the two. Left-right
+        symmetry of the world, imposed at sampling time (flip test-time augmentation): a side word the model has only
+        seen with one verb ("cocks her head to the right") still sets the side when the user writes the other
+        ("cocks her head to the left"). It doubles the transformer's batch."""
         timings, t_start = {}, time.perf_counter()
         paca_mode = paca_mode or self.transformer.config.paca_mode
         plan = self.check_inputs(audio, plan or PhasePlan(), face, fps, num_inference_steps, paca_mode, schedule)
@@ -195,8 +236,10 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         if progress:
             progress("encode", 0, 1)
 
-        # 1. Encode text (one batch) and audio (per-frame features), once for the whole clip.
-        encoded = self.encode_prompt(plan)
+        # 1. Encode text (one batch: the plan and, with mirror sampling, its mirror image) and audio (per-frame
+        # features), once for the whole clip.
+        mirror = mirrored_plan(plan) if mirror_sampling else plan
+        encoded = self.encode_prompt([plan, mirror] if mirror != plan else [plan])
         feats = frame_features(audio, fps, num_frames)  # (T, F)
         face_t = torch.as_tensor(face if face is not None else np.zeros(FACE_DESCRIPTOR_DIM), dtype=torch.float32)
         timings["encode"] = time.perf_counter() - t_start
@@ -230,22 +273,30 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
             for w, (w0, w1) in enumerate(windows):
                 n = w1 - w0
                 known = 0 if w == 0 else min(overlap_frames, n)
+                # The mirror view only where the window's texts name a side: a side-free text reads the same in a
+                # mirror, and its mirror view would only symmetrise what training's mirrored clips already taught
+                # (measured: no change in phase accuracy on side-free clips; README, Evaluation).
                 prompt, keep = self.window_prompt(plan, encoded, w0, n, fps)
+                texts = [plan.base] + [plan.phases[k].text for k in keep]
+                views = 2 if len(encoded) == 2 and any(mirror_text(x) != x for x in texts) else 1
+                if views == 1 and len(encoded) == 2:
+                    prompt, keep = self.window_prompt(plan, encoded[:1], w0, n, fps)
                 prefix = torch.zeros(1, n, MOTION_DIM)
-                prefix_mask = torch.zeros(1, n)
+                prefix_mask = torch.zeros(views, n)
                 if known:
                     prefix[0, :known] = motion[w0 : w0 + known]
-                    prefix_mask[0, :known] = 1.0
-                cond = MotionConditioning(
-                    audio=feats[None, w0:w1],
+                    prefix_mask[:, :known] = 1.0
+                cond = MotionConditioning(  # batch: the views (the plan, its mirror image)
+                    audio=feats[None, w0:w1].repeat(views, 1, 1),
                     prompt=prompt,
-                    frame_times=torch.from_numpy(frame_times(n, fps)).float()[None],
-                    face=face_t[None],
-                    prefix=prefix,
+                    frame_times=torch.from_numpy(frame_times(n, fps)).float()[None].repeat(views, 1),
+                    face=face_t[None].repeat(views, 1),
+                    prefix=torch.cat([prefix, mirror_motion(prefix)][:views]),
                     prefix_mask=prefix_mask,
                 )
-                drop_text = torch.tensor([False, True, True][:branches])
-                drop_audio = torch.tensor([False, False, True][:branches])
+                # Batch order: branch-major, views inside each branch ([text+audio x views, audio x views, ...]).
+                drop_text = torch.tensor([False, True, True][:branches]).repeat_interleave(views)
+                drop_audio = torch.tensor([False, False, True][:branches]).repeat_interleave(views)
                 enc = model.encode_conditions(cond.repeat(branches), drop_text, drop_audio, paca_mode)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     enc = model.cache_audio_kv(enc)
@@ -259,20 +310,36 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                 # 4. Denoising loop. Guidance shapes the motion while the noise is high; the low-noise steps only
                 # refine it, so they run the fully conditioned branch alone (guidance interval, cf. Kynkaenniemi et
                 # al. 2024): at 10 steps and sigma >= 0.3, 24 model evaluations per window instead of 30.
-                enc_single = enc.first(1) if branches > 1 else enc
+                # Mirror sampling runs on the same steps: the noisy steps decide the action, the refinement steps
+                # run the plan's own view alone.
+                enc_single, enc_views = enc.first(1), enc.first(views)
+                view_weight = torch.full((2, 1, 1), 0.5)
                 for i, t in enumerate(scheduler.timesteps):
-                    guided = branches > 1 and float(scheduler.sigmas[i]) >= guidance_min_sigma
-                    step_branches, step_enc = (branches, enc) if guided else (1, enc_single)
-                    x_in = latents.repeat(step_branches, 1, 1)
+                    shaping = float(scheduler.sigmas[i]) >= guidance_min_sigma
+                    guided = branches > 1 and shaping
+                    step_views = views if shaping else 1
+                    step_branches = branches if guided else 1
+                    step_enc = enc if guided else enc_views if step_views > 1 else enc_single
+                    x_views = torch.cat([latents, mirror_motion(latents)][:step_views])
+                    x_in = x_views.repeat(step_branches, 1, 1)
+                    batch = step_branches * step_views
                     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                        out = model(x_in, t.expand(step_branches).float(), step_enc, paca_mode=paca_mode, record=True)
-                    v = out.sample.float()  # unguided steps: v_at alone
+                        out = model(x_in, t.expand(batch).float(), step_enc, paca_mode=paca_mode, record=True)
+                    v = out.sample.float()  # unguided steps: v_at alone, per view
+                    delta = None
                     if guided and branches == 3:
                         v_at, v_a, v_none = v.chunk(3)
-                        v = v_none + audio_guidance * (v_a - v_none) + text_guidance * (v_at - v_a)
+                        delta = v_at - v_a
+                        v = v_none + audio_guidance * (v_a - v_none) + text_guidance * delta
                     elif guided:
                         v_at, v_a = v.chunk(2)
-                        v = v_a + text_guidance * (v_at - v_a)
+                        delta = v_at - v_a
+                        v = v_a + text_guidance * delta
+                    if step_views == 2:  # the mirror view's velocity, mirrored back, weighed against the plan's
+                        v = torch.cat([v[:1], mirror_motion(v[1:])])
+                        if delta is not None:  # by their text effects (``mirror_view_weights``); unguided: halves
+                            view_weight = mirror_view_weights(delta)
+                        v = (view_weight * v).sum(0, keepdim=True)
                     latents = scheduler.step(v, t, latents).prev_sample
                     meter.add(out.text_norm[:, 0].float(), out.audio_norm[:, 0].float())
                     win_attn += out.phase_attention[0].float() / num_inference_steps

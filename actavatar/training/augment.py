@@ -10,8 +10,9 @@ pronouns, a leading subject, capitals, a full stop), so each training phase text
 - one filler word dropped ("the", "just", "over", ...); action, direction and count words are never touched;
 - capitalised and/or with a full stop.
 
-**Mirroring** (``mirror_text`` with ``actavatar.motion.mirror_motion``): a clip seen in a mirror is a clip of the
-opposite direction, so "turns her head to the left" over mirrored motion is a training item for "... to the right".
+**Mirroring** (``actavatar.text.mirror_text`` with ``actavatar.motion.mirror_motion``): a clip seen in a mirror is a
+clip of the opposite direction, so "turns her head to the left" over mirrored motion is a training item for "... to
+the right".
 Every mirrored pair differs only in its direction word, which teaches the model that this word, and nothing else,
 sets the sign (the shipped model without it turned left or right at random for some left/right phrasings).
 
@@ -81,15 +82,6 @@ def contains_heldout_verbatim(text: str) -> bool:
     """True if ``text`` contains a held-out phrasing (or gerund) word for word."""
     low = text.lower()
     return any(p.search(low) for p in _heldout_patterns())
-
-
-_SIDE = re.compile(r"(?<![A-Za-z])(left|right|Left|Right|LEFT|RIGHT)(?=ward|(?![A-Za-z]))")
-_SWAP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "LEFT": "RIGHT", "RIGHT": "LEFT"}
-
-
-def mirror_text(text: str) -> str:
-    """``text`` with left and right swapped ("leftward", "left-eye" too; "brightly" untouched)."""
-    return _SIDE.sub(lambda m: _SWAP[m.group(1)], text)
 
 
 def _imperative(word: str) -> str:

@@ -136,7 +136,8 @@ def direction_tokens(
 def one_sided_texts(texts: list[str], variants: dict[str, list[str]]) -> set[str]:
     """The texts that name a side and whose mirror image contains a held-out phrasing ("cocks her head to the right"
     -> "cocks her head to the left"), with their surface variants: the sided texts never mirrored."""
-    from .augment import contains_heldout_verbatim, mirror_text
+    from ..text import mirror_text
+    from .augment import contains_heldout_verbatim
 
     twins = {t for t in texts if mirror_text(t) != t and contains_heldout_verbatim(mirror_text(t))}
     return twins | {v for t in twins for v in variants.get(t, [])}
@@ -161,7 +162,8 @@ class ClipBank:
         plain_one_sided: bool = False,
         side_tokens: bool = False,
     ):
-        from .augment import contains_heldout, contains_heldout_verbatim, mirror_text, variants
+        from ..text import mirror_text
+        from .augment import contains_heldout, contains_heldout_verbatim, variants
         from .synth import load_dataset
 
         ds = load_dataset(data_dir)

@@ -511,6 +511,7 @@ def generate_video(
     paca,
     schedule,
     tier="motion",
+    mirror_sampling=defaults.MIRROR_SAMPLING,
     progress=gr.Progress(),  # noqa: B008 - Gradio injects the tracker through this default
     request: gr.Request | None = None,
     *,
@@ -537,6 +538,7 @@ def generate_video(
             "audio_guidance": float(audio_guidance),
             "paca": str(paca),
             "schedule": None if schedule in (None, "", "trained") else str(schedule),
+            "mirror_sampling": bool(mirror_sampling),
         }
         if tier == "video":  # only offered when video_tier_note() found weights and a GPU
             settings["tier"] = "video"
@@ -598,6 +600,9 @@ ADVANCED_HELP = """
 the edges, *off* shows every phase to every frame (the ablation: actions leak out of their windows).
 **Schedule**: how layers share attention between text and audio: *progressive* (text early, audio late, the
 paper's choice), *uniform*, or *reverse*; compare the plots.
+**Mirror sampling**: for phases that name a side, the model also denoises the mirror image with "left" and "right"
+swapped and follows whichever view the text moves more, so "cocks her head to the left" works even though the model
+only learned that verb with "right". Off = the weights alone.
 """
 
 CONFIRM_NEW_AUDIO = """
@@ -695,6 +700,7 @@ def build_demo() -> gr.Blocks:
                 audio_guidance = gr.Slider(0, 8, value=defaults.AUDIO_GUIDANCE, step=0.1, label="Audio guidance")
                 paca = gr.Radio(["hard", "soft", "off"], value="hard", label="PACA (phase-aware attention)")
                 schedule = gr.Radio(SCHEDULES, value="trained", label="Modality schedule")
+                mirror_sampling = gr.Checkbox(value=defaults.MIRROR_SAMPLING, label="Mirror sampling")
             video_enabled, video_reason = video_tier_note()
             tier = gr.Radio(
                 [("motion (CPU)", "motion"), ("video (Wan, GPU)", "video")],
@@ -764,6 +770,7 @@ def build_demo() -> gr.Blocks:
                 paca,
                 schedule,
                 tier,
+                mirror_sampling,
             ],
             [video, schedule_plot, phase_plot, report_file],
             api_name="generate",

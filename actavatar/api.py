@@ -126,6 +126,7 @@ def generate(
     ``tier="video"`` runs the Wan video tier instead (CUDA and a ``weights`` folder needed; see docs/VIDEO_TIER.md).
 
     ``clip_phases`` trims phases that run past the audio instead of rejecting them (noted in the report).
+    ``mirror_sampling`` (motion tier): see ``ActAvatarMotionPipeline.__call__``; on by default.
     Raises ``InputError`` with a user-facing message for any bad input; leaves no partial file on failure.
 
     ``progress(stage, i, n)`` (motion tier) is called at every denoising step and rendered frame; to stop the run,

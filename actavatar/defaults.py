@@ -27,6 +27,10 @@ GUIDANCE_MIN_SIGMA = 0.3
 # 10 s clip (100 + 175 frames instead of 200 + 75); phase accuracy of the generated motion unchanged (0.914 vs
 # 0.916 over 371 phases on training phrasings).
 FIRST_WINDOW_FRAMES = 100
-# Mirror sampling (``ActAvatarMotionPipeline(mirror_sampling=...)``): each step averages the velocity with the
-# mirrored velocity of the mirror image under the mirrored plan. Measured in session 8 (see README, Evaluation).
+# Mirror sampling (``ActAvatarMotionPipeline.__call__(mirror_sampling=...)``): on the guided steps of windows whose
+# texts name a side, also denoise the mirror image under the mirrored plan ("left" <-> "right") and weigh the two
+# views by their text effect. From rendered pixels (shipped weights, 96 clips per split, default settings):
+#   on:  held-out 89.1 %, training phrasings 96.1 % (tilting left 11/14, turning left 19/22 held-out phases)
+#   off: held-out 82.8 %, training phrasings 95.2 % (tilting left 4/14, turning left 12/22)
+# Lip sync, onset, leakage and mouth closure unchanged; 10 s clip with sided phases 0.84 s end to end vs 0.78 s.
 MIRROR_SAMPLING = True

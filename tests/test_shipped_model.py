@@ -77,3 +77,25 @@ def test_long_clip_has_no_seam_at_window_boundaries(pipe, speech):
     for start, _ in out.windows[1:]:
         for t in range(start - 1, start + 26):  # the cross-faded overlap and its edges
             assert step[t].max() <= typical * 1.5, (start, t)
+
+
+def test_mirror_sampling_performs_a_side_the_verb_was_trained_with_only_the_other_way(pipe, speech):
+    """Training has "cocks her head to the right" but not "... to the left" (a held-out phrasing). The weights alone
+    tie "cocks" to the right and hardly tilt for the left; mirror sampling (the default) tilts left, about as far
+    as the trained phrasing tilts right, and the trained phrasing keeps its tilt (head roll: + is left)."""
+    duration = len(speech) / 16000
+
+    def roll(text: str, mirror: bool) -> np.ndarray:
+        plan = PhasePlan("a person talking to the camera", (Phase(2.0, 4.5, text),)).validate(duration)
+        medians = []
+        for seed in range(3):
+            out = pipe(speech, plan, None, seed=seed, mirror_sampling=mirror)
+            t = (np.arange(len(out.motion)) + 0.5) / out.fps
+            medians.append(np.median(out.motion[(t >= 2.5) & (t < 4.0), MOTION_INDEX["head_roll"]]))
+        return np.array(medians)
+
+    left, left_plain = roll("cocks her head to the left", True), roll("cocks her head to the left", False)
+    right = roll("cocks her head to the right", True)
+    assert (left > 6).all(), left
+    assert (right < -8).all(), right
+    assert left_plain.mean() < 0.5 * left.mean(), (left_plain, left)

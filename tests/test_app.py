@@ -110,6 +110,7 @@ def test_generate_end_to_end(client):
     assert video_path.stat().st_size > 10_000 and video_path.suffix == ".mp4"
     report = json.loads(Path(report_path).read_text())
     assert report["seed"] == 3 and report["phases"] == [p.to_dict() for p in plan.phases]
+    assert report["settings"]["mirror_sampling"] is True  # the app default, as everywhere
     assert {"text_gate", "audio_gate", "text_share", "audio_share"} <= set(report["layers"])
     for plot in (schedule_plot, phase_plot):
         assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/")

@@ -228,3 +228,17 @@ def test_mirror_view_weights_follow_the_view_the_text_moves_more():
     w = mirror_view_weights(step)[1, :, 0]  # the mirror view's effect switches on at frame 15 ...
     assert w[0] < 1e-3 and w[-1] > 0.999 and ((w > 0.01) & (w < 0.99)).sum() >= 3  # ... and its weight rises
     assert (w.diff() >= 0).all()  # over a few frames (smoothed), not in one jump
+
+
+def test_mirror_sampling_option_reaches_the_report_from_the_api_and_both_clis(tiny_checkpoint, speech_wav):
+    from actavatar.api import generate
+    from actavatar.cli import build_parser
+
+    for flag in (True, False):
+        result = generate(None, speech_wav, SIDED, out=None, steps=2, checkpoint=tiny_checkpoint, mirror_sampling=flag)
+        assert result.report["settings"]["mirror_sampling"] is flag
+    parse = build_parser().parse_args
+    base = ["generate", "--portrait", "p.png", "--audio", "a.wav", "--out", "o.mp4"]
+    assert parse(base).mirror_sampling is True
+    assert parse([*base, "--no-mirror-sampling"]).mirror_sampling is False
+    assert parse(["eval"]).mirror_sampling is True and parse(["eval", "--no-mirror-sampling"]).mirror_sampling is False

@@ -44,7 +44,7 @@ def _add_generate(sub) -> None:
         "--mirror-sampling",
         action=argparse.BooleanOptionalAction,
         default=defaults.MIRROR_SAMPLING,
-        help="average each denoising step with the mirrored prediction for the mirrored plan (left/right swapped)",
+        help="where a phase names a side, also denoise the mirror image with left/right swapped (default: on)",
     )
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="PACA mask (default: the checkpoint's, hard)")
     p.add_argument(

@@ -207,6 +207,12 @@ def test_mirror_sampling_adds_the_mirror_view_on_guided_steps_of_windows_that_na
             window_frames=40, overlap_frames=10, first_window_frames=None,
         )  # fmt: skip
         assert calls == [4, 4, 2, 2, 2, 2]  # windows [0, 40) (the phase), [30, 70) and [60, 80) (side-free)
+        calls.clear()
+        tiny_pipeline(
+            speechlike(3.2), SIDED, None, num_inference_steps=4, guidance_min_sigma=0.5, mirror_sampling=True,
+            text_guidance=1.0, audio_guidance=1.0,
+        )  # fmt: skip
+        assert calls == [2, 2, 1, 1]  # no guidance: one branch, still both views on the noisy steps
     finally:
         hook.remove()
     idx = SIDED.frame_phase_index(80, 25)

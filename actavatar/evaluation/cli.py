@@ -48,7 +48,7 @@ def add_eval_parser(sub) -> None:
         "--mirror-sampling",
         action=argparse.BooleanOptionalAction,
         default=defaults.MIRROR_SAMPLING,
-        help="average each step with the mirrored prediction for the mirrored plan (default: the shipped default)",
+        help="where a phase names a side, also denoise the mirror image with left/right swapped (default: on)",
     )
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")

@@ -220,11 +220,12 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         as each window is done (a window's last ``overlap_frames`` wait for the next window's cross-fade), in order,
         so rendering can start before the whole clip is generated; the rows equal the returned ``motion`` slice.
 
-        ``mirror_sampling``: every denoising step also predicts the velocity for the mirror image of the sample under
-        the mirrored plan ("left" and "right" swapped in its texts), mirrors it back and averages the two. Left-right
-        symmetry of the world, imposed at sampling time (flip test-time augmentation): a side word the model has only
-        seen with one verb ("cocks her head to the right") still sets the side when the user writes the other
-        ("cocks her head to the left"). It doubles the transformer's batch."""
+        ``mirror_sampling``: in windows whose texts name a side, each noisy step (sigma >= ``guidance_min_sigma``)
+        also predicts the velocity for the mirror image of the sample under the mirrored plan ("left" and "right"
+        swapped in its texts), mirrors it back and combines it with the plan's own (``mirror_view_weights``). The
+        left-right symmetry of the world, imposed at sampling time (flip test-time augmentation): a side word the
+        model has only seen with one verb ("cocks her head to the right") still sets the side when the user writes
+        the other ("cocks her head to the left"). It doubles the transformer's batch on those steps only."""
         timings, t_start = {}, time.perf_counter()
         paca_mode = paca_mode or self.transformer.config.paca_mode
         plan = self.check_inputs(audio, plan or PhasePlan(), face, fps, num_inference_steps, paca_mode, schedule)
@@ -336,8 +337,8 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                         delta = v_at - v_a
                         v = v_a + text_guidance * delta
                     if step_views == 2:  # the mirror view's velocity, mirrored back, weighed against the plan's
-                        v = torch.cat([v[:1], mirror_motion(v[1:])])
-                        if delta is not None:  # by their text effects (``mirror_view_weights``); unguided: halves
+                        v = torch.cat([v[:1], mirror_motion(v[1:])])  # by their text effects; without any
+                        if delta is not None:  # guidance there is no text effect to compare: equal halves
                             view_weight = mirror_view_weights(delta)
                         v = (view_weight * v).sum(0, keepdim=True)
                     latents = scheduler.step(v, t, latents).prev_sample

@@ -173,11 +173,17 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
             for i in range(0, len(texts), per)
         ]
 
+    @staticmethod
+    def window_phases(plan: PhasePlan, start_frame: int, num_frames: int, fps: float) -> list[int]:
+        """Indices of the phases that overlap a window."""
+        t0, t1 = start_frame / fps, (start_frame + num_frames) / fps
+        return [k for k, p in enumerate(plan.phases) if p.end > t0 and p.start < t1]
+
     def window_prompt(self, plan: PhasePlan, encoded, start_frame: int, num_frames: int, fps: float):
         """Phases overlapping a window, with spans shifted to the window's time origin (what training saw); one batch
         item per encoded view (``encode_prompt``), all with the same phases and spans."""
-        t0, t1 = start_frame / fps, (start_frame + num_frames) / fps
-        keep = [k for k, p in enumerate(plan.phases) if p.end > t0 and p.start < t1]
+        t0 = start_frame / fps
+        keep = self.window_phases(plan, start_frame, num_frames, fps)
         spans = [(plan.phases[k].start - t0, plan.phases[k].end - t0) for k in keep]
         prompt = pack_phase_prompt(
             torch.cat([view[0] for view in encoded]),
@@ -277,11 +283,10 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                 # The mirror view only where the window's texts name a side: a side-free text reads the same in a
                 # mirror, and its mirror view would only symmetrise what training's mirrored clips already taught
                 # (measured: no change in phase accuracy on side-free clips; README, Evaluation).
-                prompt, keep = self.window_prompt(plan, encoded, w0, n, fps)
-                texts = [plan.base] + [plan.phases[k].text for k in keep]
-                views = 2 if len(encoded) == 2 and any(mirror_text(x) != x for x in texts) else 1
-                if views == 1 and len(encoded) == 2:
-                    prompt, keep = self.window_prompt(plan, encoded[:1], w0, n, fps)
+                in_window = self.window_phases(plan, w0, n, fps)
+                sided = mirror.base != plan.base or any(mirror.phases[k] != plan.phases[k] for k in in_window)
+                views = len(encoded) if sided else 1
+                prompt, keep = self.window_prompt(plan, encoded[:views], w0, n, fps)
                 prefix = torch.zeros(1, n, MOTION_DIM)
                 prefix_mask = torch.zeros(views, n)
                 if known:

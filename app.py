@@ -61,14 +61,16 @@ PRESET_ACTIONS = [
 ]
 
 SCHEDULES = [("as trained", "trained"), ("progressive", "progressive"), ("uniform", "uniform"), ("reverse", "reverse")]
-STAGES = {
-    "encode": "Encoding audio, portrait and phases",
-    "denoise": "Denoising step",
-    "render": "Rendering frame",
-    "mux": "Muxing video and audio",
-}
 
 log = logging.getLogger("actavatar.app")
+
+
+def user_error(message: str | BaseException) -> gr.Error:
+    """A ``gr.Error`` for an ordinary user mistake: one line on the page and one line in the server log, no traceback
+    (Gradio prints one for every ``gr.Error`` unless told not to). Unexpected errors go through ``_user_error``."""
+    message = str(message)
+    log.info("rejected input: %s", message)
+    return gr.Error(message, print_exception=False)
 
 
 # ------------------------------------------------------------------------------------------------- phase editor
@@ -250,7 +252,7 @@ def on_new_audio(audio_path, table, reset):
     try:
         wave = waveform(audio_path)
     except InputError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(err) from None
     phases, _ = editor_phases_from_rows(table)
     if reset in (True, "true", "True", None) or not phases:
         phases = []
@@ -260,6 +262,19 @@ def on_new_audio(audio_path, table, reset):
         for note in notes:
             gr.Info(note)
     return editor_value(wave, phases), rows_of(phases), wave
+
+
+def on_portrait_upload(portrait):
+    """Check a portrait as soon as it arrives (readable image, one usable face): a bad file is rejected at once with
+    the library's message and removed, instead of showing a broken preview until Generate."""
+    if not portrait:
+        return
+    from actavatar.render import analyze_face, load_portrait  # lazy: mediapipe takes seconds to import
+
+    try:
+        analyze_face(load_portrait(portrait))
+    except InputError as err:
+        raise user_error(err) from None
 
 
 def on_audio_cleared(table):
@@ -272,22 +287,47 @@ def on_editor_edit(evt: gr.EventData):
 
 
 def on_table_edit(table, wave):
+    """A table edit: the waveform shows exactly the table's phases. Phases typed past the end of the audio are trimmed
+    (or dropped) in both, with a note, since the waveform cannot draw past the audio; other problems get one warning
+    and stay as typed in both, for the user to fix."""
     phases, notes = editor_phases_from_rows(table)
     for note in notes:
         gr.Warning(note)
+    rows = gr.skip()
+    if wave and phases:
+        plan, clip_notes = PhasePlan("", tuple(Phase(**p) for p in phases)).clipped(wave["duration"])
+        if clip_notes:
+            phases = phases_of(plan)
+            rows = rows_of(phases) + _unparsed_rows(table)
+            for note in clip_notes:
+                gr.Info(note)
     if not notes and phases:
         try:
             PhasePlan("", tuple(Phase(**p) for p in phases)).validate(wave["duration"] if wave else None)
         except InputError as err:
             gr.Warning(str(err))
-    return editor_value(wave, phases)
+    return editor_value(wave, phases), rows
+
+
+def _unparsed_rows(table) -> list[list]:
+    """Rows still being typed (not yet a phase): kept in the table when it is rewritten."""
+    kept = []
+    for row in _table_rows(table):
+        cells = (list(row) + [None] * 3)[:3]
+        if all(_blank(c) for c in cells):
+            continue
+        try:
+            plan_from_rows([["" if _blank(c) else c for c in cells]])
+        except InputError:
+            kept.append(["" if _blank(c) else c for c in cells])
+    return kept
 
 
 def _load_plan(plan_path, prompt, wave):
     try:
         plan = PhasePlan.load(plan_path)
     except InputError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(err) from None
     if wave:
         plan, notes = plan.clipped(wave["duration"])
         for note in notes:
@@ -315,14 +355,14 @@ def on_export(table, prompt):
     try:
         return gr.File(value=export_plan(table, prompt), visible=True)
     except InputError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(err) from None
 
 
 def load_example(portrait, audio_path, prompt, plan_file):
     try:
         wave = waveform(audio_path)
     except InputError as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(err) from None
     editor, rows, _ = _load_plan(plan_file, prompt, wave)
     return editor, rows, wave
 
@@ -465,12 +505,12 @@ def _gpu_seconds(portrait, audio_path, plan_json, out_dir, settings, progress=No
     return int(min(300, 20 + 1.5 * _audio_seconds(audio_path) * max(steps, 1) / 20))
 
 
-def _stage_reporter(progress):
+def _stage_reporter(progress, steps: int):
     """Adapt the library's ``progress(stage, i, n)`` callback to a ``gr.Progress`` tracker."""
+    from actavatar.api import progress_label
 
     def report(stage: str, i: int, n: int) -> None:
-        name = STAGES.get(stage, stage)
-        progress((i, n) if n else None, desc=f"{name} {i}/{n}" if stage in ("denoise", "render") else name)
+        progress((i, n) if n and stage in ("denoise", "render") else None, desc=progress_label(stage, i, n, steps))
 
     return report
 
@@ -488,7 +528,7 @@ def _generate_on_device(portrait, audio_path, plan_json, out_dir, settings, prog
         PhasePlan.from_json(plan_json),
         out=out_dir / "actavatar.mp4",
         report=out_dir / "report.json",
-        progress=_stage_reporter(progress) if progress is not None else None,
+        progress=_stage_reporter(progress, settings["steps"]) if progress is not None else None,
         **settings,
     )
     return str(result.video_path), result.report
@@ -524,9 +564,9 @@ def generate_video(
     from actavatar.viz import phase_time_figure, schedule_figure
 
     if not portrait:
-        raise gr.Error("Upload a portrait (a photo with one clearly visible face) or take one with the webcam.")
+        raise user_error("Upload a portrait (a photo with one clearly visible face) or take one with the webcam.")
     if not audio:
-        raise gr.Error("Upload or record a speech clip.")
+        raise user_error("Upload or record a speech clip.")
     try:
         plan = plan_from_table(phases, prompt)
         settings = {
@@ -543,10 +583,10 @@ def generate_video(
         if tier == "video":  # only offered when video_tier_note() found weights and a GPU
             settings["tier"] = "video"
     except (InputError, TypeError, ValueError) as err:
-        raise gr.Error(str(err)) from None
+        raise user_error(err) from None
 
     run = run or Run()
-    progress(0, desc=STAGES["encode"])
+    progress(None, desc="Checking the inputs")
     out_dir = run.folder = _request_dir()
     # The forked ZeroGPU worker gets the plain tracker (a threading.Event cannot reach it): checked after the run.
     tracker = progress if ON_ZERO_GPU else run.guard(progress)
@@ -570,11 +610,14 @@ def _user_error(err: BaseException) -> BaseException:
     if isinstance(err, Cancelled):  # nobody waits for this answer: the run was stopped or its tab closed
         return gr.Error("Generation stopped.", print_exception=False)
     if isinstance(err, InputError):
-        return gr.Error(str(err))
+        return user_error(err)
     if isinstance(err, gr.Error) or not isinstance(err, Exception):
         return err
     log.error("generation failed", exc_info=err)
-    return gr.Error(f"Generation failed ({type(err).__name__}). Please try again or try other inputs.")
+    # Logged once above with its traceback; Gradio need not print it again.
+    return gr.Error(
+        f"Generation failed ({type(err).__name__}). Please try again or try other inputs.", print_exception=False
+    )
 
 
 # ----------------------------------------------------------------------------------------------------- layout
@@ -680,7 +723,7 @@ def build_demo() -> gr.Blocks:
                         label="Import a phase plan (.json or .srt)",
                         file_types=[".json", ".srt"],
                         type="filepath",
-                        height=120,
+                        height=150,  # at 120 px the label badge covered the upload icon
                         elem_id="plan-import",
                     )
                     with gr.Column():
@@ -738,10 +781,13 @@ def build_demo() -> gr.Blocks:
         ui = {"concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
         reset_flag = gr.Checkbox(value=True, visible=False)
         for trigger in (audio.upload, audio.stop_recording):
-            trigger(on_new_audio, [audio, table, reset_flag], [editor, table, wave_state], js=CONFIRM_NEW_AUDIO, **ui)
+            trigger(
+                on_new_audio, [audio, table, reset_flag], [editor, table, wave_state], js=CONFIRM_NEW_AUDIO, **ui
+            ).failure(lambda: None, None, [audio], **ui)  # a rejected clip is removed, not left half-loaded
+        portrait.upload(on_portrait_upload, [portrait], None, **ui).failure(lambda: None, None, [portrait], **ui)
         audio.clear(on_audio_cleared, [table], [editor, wave_state], **ui)
         editor.plan_edit(on_editor_edit, None, [table], trigger_mode="always_last", **ui)
-        table.input(on_table_edit, [table, wave_state], [editor], trigger_mode="always_last", **ui)
+        table.input(on_table_edit, [table, wave_state], [editor, table], trigger_mode="always_last", **ui)
         plan_file.upload(on_import, [plan_file, prompt, wave_state], [editor, table, prompt], **ui)
         export_btn.click(on_export, [table, prompt], [export_files], **ui)
 

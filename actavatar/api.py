@@ -27,19 +27,53 @@ from .phases import PhasePlan, as_plan
 from .tempfiles import sweep_stale_temps
 
 ProgressFn = Callable[[str, int, int], None]
-__all__ = ["Cancelled", "GenerationResult", "generate", "get_pipeline", "write_json_atomic"]
+__all__ = ["Cancelled", "GenerationResult", "generate", "get_pipeline", "progress_label", "write_json_atomic"]
+
+
+STAGE_NAMES = {
+    "load": "Loading the model (first run only)",
+    "encode": "Encoding audio, portrait and phases",
+    "denoise": "Denoising",
+    "render": "Rendering frame",
+    "mux": "Muxing video and audio",
+}
+
+
+def progress_label(stage: str, i: int, n: int, steps: int | None = None) -> str:
+    """What a person reads for ``progress(stage, i, n)``: denoising counts ``i`` of ``n`` = windows x ``steps`` steps,
+    so with ``steps`` known it says "Denoising: window 1/2, step 3/6" (one window: "Denoising: step 3/6")."""
+    name = STAGE_NAMES.get(stage, stage)
+    if stage == "denoise" and n:
+        if steps and n % steps == 0 and n > steps:
+            window, step = divmod(max(i, 1) - 1, steps)
+            return f"{name}: window {window + 1}/{n // steps}, step {step + 1}/{steps}"
+        return f"{name}: step {i}/{n}"
+    if stage == "render" and n:
+        return f"{name} {i}/{n}"
+    return name
 
 
 _PIPELINES: dict[str, object] = {}
 _PIPELINE_LOCK = threading.Lock()
 
 
+def _checkpoint_key(checkpoint: str | Path | None) -> str:
+    from .pipelines.motion import DEFAULT_CHECKPOINT
+
+    return str(Path(checkpoint or os.environ.get("ACTAVATAR_CHECKPOINT") or DEFAULT_CHECKPOINT).resolve())
+
+
+def pipeline_loaded(checkpoint: str | Path | None = None) -> bool:
+    """Whether ``get_pipeline(checkpoint)`` would return at once (the model is already in memory)."""
+    return _checkpoint_key(checkpoint) in _PIPELINES
+
+
 def get_pipeline(checkpoint: str | Path | None = None):
     """The process-wide motion pipeline for ``checkpoint`` (default: ``ACTAVATAR_CHECKPOINT`` or the shipped one)."""
-    from .pipelines.motion import DEFAULT_CHECKPOINT, ActAvatarMotionPipeline
+    from .pipelines.motion import ActAvatarMotionPipeline
 
-    path = Path(checkpoint or os.environ.get("ACTAVATAR_CHECKPOINT") or DEFAULT_CHECKPOINT).resolve()
-    key = str(path)
+    key = _checkpoint_key(checkpoint)
+    path = Path(key)
     with _PIPELINE_LOCK:
         if key not in _PIPELINES:
             pipe = ActAvatarMotionPipeline.from_checkpoint(path)
@@ -176,6 +210,8 @@ def generate(
     if clip_phases:
         plan, notes = plan.clipped(duration)
     plan = plan.validate(duration)
+    if progress is not None and not pipeline_loaded(checkpoint):
+        progress("load", 0, 1)  # the first run loads the model and the face tracker: seconds with no other progress
 
     renderer, face = None, None
     if out is not None or portrait is not None:

@@ -54,10 +54,11 @@ def _decode_with_ffmpeg(path: Path, sr: int, max_s: float) -> np.ndarray:
     cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "-ac", "1", "-ar", str(sr), "-"]
     proc = subprocess.run(cmd, capture_output=True, timeout=120)
     if proc.returncode != 0:
-        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        from .filetypes import describe
+
         raise InputError(
-            f"Cannot decode audio {path.name} ({detail[-1] if detail else 'unknown error'}): "
-            "upload a wav, mp3, m4a, flac or ogg file."
+            f"Cannot decode audio {path.name}: it is {describe(path)} that holds no readable sound (damaged or not "
+            "a recording); upload a wav, mp3, m4a, flac or ogg file."
         )
     return np.frombuffer(proc.stdout, dtype=np.float32).copy()
 

@@ -71,11 +71,11 @@ def _add_extract(sub) -> None:
 
 
 def _run_generate(args) -> int:
-    from .api import generate
+    from .api import generate, progress_label
 
     def progress(stage: str, i: int, n: int) -> None:
         if stage == "denoise" and (i == n or i % 20 == 0):
-            print(f"denoising {i}/{n}", file=sys.stderr)
+            print(progress_label(stage, i, n, args.steps), file=sys.stderr)
 
     result = generate(
         args.portrait,
@@ -105,8 +105,7 @@ def _run_generate(args) -> int:
             "negative_prompt": args.negative_prompt,
         },
     )
-    t = result.report["timings_s"]
-    print(f"wrote {result.video_path} ({result.report['num_frames']} frames, {t['total']:.1f} s)")
+    print(generate_summary(result.video_path, result.report))
     return 0
 
 
@@ -137,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt  # `kill` and timeouts stop a run like Ctrl+C: partial files are removed on the way out
+
+
+def generate_summary(video_path, report: dict) -> str:
+    """One line on what ``generate`` wrote: the video's own length, apart from how long making it took."""
+    frames, fps = report["num_frames"], report["fps"]
+    return (
+        f"wrote {video_path}: {frames / fps:.2f} s of video ({frames} frames at {fps:g} fps), "
+        f"generated in {report['timings_s']['total']:.1f} s"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,7 +44,7 @@ def clean_text(text: str) -> str:
 
 
 def _fmt(t: float) -> str:
-    return f"{t:.2f}".rstrip("0").rstrip(".") if t != int(t) else f"{int(t)}"
+    return f"{t:.3f}".rstrip("0").rstrip(".") if t != int(t) else f"{int(t)}"
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,10 @@ class PhasePlan:
             if p.end <= p.start:
                 raise InputError(f"{name} ends at or before its start: make end greater than start.")
             if p.duration < MIN_PHASE_S:
-                raise InputError(f"{name} is shorter than {MIN_PHASE_S} s: lengthen it or remove it.")
+                raise InputError(
+                    f"{name} is {p.duration:.3g} s long, shorter than the minimum of {MIN_PHASE_S} s: lengthen it "
+                    "or remove it."
+                )
             if not p.text:
                 raise InputError(f"{name} has no action text: describe the action (e.g. 'nods twice') or remove it.")
             if len(p.text) > MAX_TEXT_CHARS:
@@ -235,18 +238,26 @@ class PhasePlan:
         return plan
 
     def clipped(self, duration_s: float) -> tuple[PhasePlan, list[str]]:
-        """Clip phases to the audio (what the UI offers): drop phases that start after the end, trim the rest.
+        """Clip phases to the audio (what the UI offers): drop phases that start at or after its end, trim the ones
+        that run past it, and drop a trimmed phase that would be left shorter than ``MIN_PHASE_S``.
 
-        Returns the new plan and a note per change, for the report."""
+        Only the audio's end is handled here: a phase inside the audio is kept as it is (``validate`` judges its
+        length, text and overlaps). Returns the new plan and one note per phase that ran past the end."""
         notes, kept = [], []
+        end = _fmt(duration_s)
         for i, p in enumerate(self.phases):
-            if p.start >= duration_s - MIN_PHASE_S:
-                notes.append(f"{p.label(i)} starts after the audio ends ({_fmt(duration_s)} s): removed.")
-            elif p.end > duration_s:
-                kept.append(Phase(p.start, duration_s, p.text))
-                notes.append(f"{p.label(i)} trimmed to end at {_fmt(duration_s)} s (the end of the audio).")
-            else:
+            if p.end <= duration_s:
                 kept.append(p)
+            elif p.start >= duration_s:
+                notes.append(f"{p.label(i)} starts after the audio ends ({end} s): removed.")
+            elif duration_s - p.start < MIN_PHASE_S:
+                notes.append(
+                    f"{p.label(i)} runs past the audio's end ({end} s) and would be only "
+                    f"{duration_s - p.start:.3g} s long once trimmed (the minimum is {MIN_PHASE_S} s): removed."
+                )
+            else:
+                kept.append(Phase(p.start, duration_s, p.text))
+                notes.append(f"{p.label(i)} trimmed to end at {end} s (the end of the audio).")
         return PhasePlan(self.base, tuple(kept)), notes
 
     # ------------------------------------------------------------------------------------------- frame masks

@@ -2,12 +2,16 @@
 
 Both take the report dict of ``actavatar.api.generate`` (DESIGN.md "Report") and return a matplotlib ``Figure``
 (Agg backend, no display needed) that the app shows in ``gr.Plot`` and the CLI/docs can save. User text (phase
-text) is drawn as plain text: ``$`` never starts mathtext.
+text) is drawn as plain text: ``$`` never starts mathtext. Phase text in any script is drawn with the fonts the
+machine has (DejaVu, then CJK and symbol fonts where installed: Debian's fonts-wqy-microhei and fonts-symbola, see
+packages.txt); a character none of them holds is drawn as "?", never as an empty box.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache, wraps
+from pathlib import Path
 
 import matplotlib
 
@@ -20,12 +24,67 @@ TEXT_COLOR = "#2563eb"  # text cross-attention (what to do)
 AUDIO_COLOR = "#ea580c"  # audio cross-attention (lips, rhythm)
 PHASE_COLORS = ["#22c55e", "#a855f7", "#eab308", "#06b6d4", "#ef4444", "#64748b", "#ec4899", "#84cc16"]
 MAX_LABEL_CHARS = 32
+# Tried in order for each character (matplotlib's per-glyph font fallback); only the installed ones are used.
+FONT_FAMILIES = ("DejaVu Sans", "WenQuanYi Micro Hei", "Noto Sans CJK JP", "Symbola")
+# Where Debian puts the fallback fonts: registered directly, since matplotlib's font cache may predate their install.
+FONT_FILES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf",
+)
+
+
+@lru_cache(maxsize=1)
+def _fonts() -> tuple[tuple[str, ...], frozenset[int]]:
+    """The installed families of ``FONT_FAMILIES`` and the union of their character maps."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    for path in FONT_FILES:
+        if path not in known and Path(path).is_file():
+            font_manager.fontManager.addfont(path)
+    families, covered = [], set()
+    for family in FONT_FAMILIES:
+        try:
+            path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+            covered.update(FT2Font(path).get_charmap())
+        except (ValueError, RuntimeError, OSError):  # not installed (or unreadable): skip it
+            continue
+        families.append(family)
+    return tuple(families) or ("DejaVu Sans",), frozenset(covered)
+
+
+def drawable(text: str) -> str:
+    """``text`` as the plot fonts can draw it: a character none of them holds becomes "?" instead of an empty box;
+    invisible format characters (zero-width joiners) and marks without a glyph (emoji variation selectors) go."""
+    import unicodedata
+
+    _, covered = _fonts()
+    out = []
+    for c in text:
+        if c.isspace() or ord(c) in covered:
+            out.append(c)
+        elif c.isprintable() and unicodedata.category(c) not in ("Mn", "Me"):
+            out.append("?")
+    return "".join(out)
 
 
 def short(text: str, limit: int = MAX_LABEL_CHARS) -> str:
-    """User text as a one-line label of at most ``limit`` characters."""
-    text = " ".join(str(text).split())
+    """User text as a one-line, drawable label of at most ``limit`` characters."""
+    text = drawable(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _with_plot_fonts(build):
+    """Build a figure with the installed ``FONT_FAMILIES``: every text object takes its fonts when it is created."""
+
+    @wraps(build)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context({"font.family": list(_fonts()[0])}):
+            return build(*args, **kwargs)
+
+    return wrapper
 
 
 def _as_plain_text(fig: Figure) -> Figure:
@@ -37,6 +96,7 @@ def _as_plain_text(fig: Figure) -> Figure:
     return fig
 
 
+@_with_plot_fonts
 def schedule_figure(report: Mapping) -> Figure:
     """Per-layer modality schedule: configured gates (dashed) and measured shares (solid), layer on the x axis."""
     layers = report["layers"]
@@ -59,8 +119,9 @@ def schedule_figure(report: Mapping) -> Figure:
     ax.set_ylabel("weight / share")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title("Modality schedule: text early, audio late", fontsize=10)
+    # Below the axes: inside, it covered the gate lines wherever they crossed.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
+    ax.set_title("Modality schedule per layer: gates (dashed) and measured shares (solid)", fontsize=10)
     return _as_plain_text(fig)
 
 
@@ -73,6 +134,7 @@ def _pick_curves(names: Sequence[str], values: np.ndarray, max_curves: int) -> l
     return [int(i) for i in order[:max_curves] if spread[i] > 0] or [int(order[0])]
 
 
+@_with_plot_fonts
 def phase_time_figure(report: Mapping, curves: Sequence[str] | None = None, max_curves: int = 4) -> Figure:
     """Phase windows shaded over motion curves (top) and each phase block's per-frame attention mass (bottom)."""
     fps = float(report.get("fps") or 25)

@@ -32,6 +32,8 @@ except ImportError:
 SIZE = 256  # the app's smallest video size
 API_CASES = [n for n in CASE_NAMES if not n.startswith("plan-")]  # plan files enter through Import, not the API
 PLAN_FILE_CASES = [n for n in CASE_NAMES if n.startswith("plan-")]
+# Decoder and exception names mean nothing to a user: messages say what the file is and what to upload instead.
+JARGON = re.compile(r"\b\w+(Error|Exception)\b|Invalid data found|errno|ffmpeg|PIL\b")
 XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", '"><svg onload=alert(3)>']
 
 
@@ -74,6 +76,7 @@ def test_app(client, catalogue, name):
     message = str(err.value)
     assert re.search(case.needle, message), message
     assert "Traceback" not in message and 'File "' not in message and "\n" not in message.strip()
+    assert not JARGON.search(message), message
 
 
 @pytest.mark.parametrize("name", PLAN_FILE_CASES)
@@ -111,3 +114,30 @@ def test_server_paths_are_not_accepted_as_uploads(app_server):
     with urllib.request.urlopen(f"{app_server.url}gradio_api/call/generate/{event_id}", timeout=60) as r:
         stream = r.read().decode()
     assert "event: error" in stream and "root:" not in stream
+
+
+def test_rejected_inputs_log_one_line_and_no_traceback(client, app_server, catalogue):
+    """An ordinary user error is expected: the server console gets one line for it, never a traceback."""
+    _, cases, speech = catalogue
+    before = len(app_server.output())
+    rejected = ["portrait-not-an-image", "audio-corrupt", "phases-overlap"]
+    for name in rejected:
+        case = cases[name]
+        with pytest.raises(AppError):
+            generate(client, case.portrait or HOPPER, case.audio or speech, case.phases)
+    log = app_server.output()[before:]
+    assert "Traceback" not in log and 'File "' not in log, log
+    lines = [line for line in log.splitlines() if "rejected input:" in line]
+    assert len(lines) == len(rejected), log
+    for line, name in zip(lines, rejected, strict=True):
+        assert re.search(cases[name].needle, line), (name, line)
+
+
+def test_unexpected_errors_still_log_their_traceback(caplog):
+    with caplog.at_level("INFO", logger="actavatar.app"):
+        failure = app._user_error(RuntimeError("a bug"))
+        rejection = app._user_error(app.InputError("Audio is silent: upload a clip with audible speech."))
+    assert failure.print_exception is False and rejection.print_exception is False  # each logged once, by us
+    bug, user = caplog.records
+    assert bug.levelname == "ERROR" and bug.exc_info and bug.exc_info[0] is RuntimeError
+    assert user.levelname == "INFO" and user.exc_info is None and "Audio is silent" in user.getMessage()

@@ -164,7 +164,7 @@ def test_cancelled_job_stops_and_leaves_nothing(server, long_speech, short_speec
     before = request_folders(server)
     job = submit(Client(server.url, verbose=False), long_speech, steps=100)
     if stage == "denoise":
-        wait_until(lambda: progress_desc(job).startswith("Denoising step"), 120, "denoising to start")
+        wait_until(lambda: progress_desc(job).startswith("Denoising"), 120, "denoising to start")
     else:  # mid-encode: the hidden mp4 temp exists and ffmpeg runs
         wait_until(lambda: any(p.name.endswith(".tmp.mp4") for p in temps(server)) and ffmpeg_of(server), 240,
                    "encoding to start")  # fmt: skip
@@ -184,7 +184,7 @@ def test_cancel_frees_the_slot_for_the_waiting_job(server, long_speech, short_sp
     """Concurrency 1: a job waiting behind a cancelled one starts only once that one has stopped, and promptly."""
     before = request_folders(server)
     first = submit(Client(server.url, verbose=False), long_speech, steps=100)
-    wait_until(lambda: progress_desc(first).startswith("Denoising step"), 120, "denoising to start")
+    wait_until(lambda: progress_desc(first).startswith("Denoising"), 120, "denoising to start")
     waiting = submit(Client(server.url, verbose=False), short_speech, steps=2, seed=7)
     wait_until(lambda: waiting.status().code == Status.IN_QUEUE, 10, "the second job to queue")
     first.cancel()
@@ -201,7 +201,7 @@ def test_closing_the_session_stops_its_run(server, long_speech, short_speech):
     before = request_folders(server)
     client = Client(server.url, verbose=False)
     job = submit(client, long_speech, steps=100)
-    wait_until(lambda: progress_desc(job).startswith("Denoising step"), 120, "denoising to start")
+    wait_until(lambda: progress_desc(job).startswith("Denoising"), 120, "denoising to start")
     client.close()  # ends the heartbeat, as a closed tab does
     assert_stopped_and_clean(server, before)
     assert_next_generation_succeeds(server, short_speech)

@@ -235,12 +235,41 @@ def test_a_validated_plan_is_sorted_disjoint_and_inside_the_audio(rows, duration
 
 
 @given(plans(), st.floats(0.5, 60))
+@example(PhasePlan("0", (Phase(0.4, 0.401, "0"),)), 0.5)  # found by a random run: a short phase near the end
 @settings(max_examples=200, deadline=None)
 def test_clipping_always_yields_a_valid_plan(plan, duration):
     clipped, notes = plan.clipped(duration)
     long_enough = PhasePlan(clipped.base, tuple(p for p in clipped.phases if p.duration >= 0.1))
     long_enough.validate(duration)  # never raises: everything left lies inside the audio
-    assert len(notes) == sum(p.end > duration for p in plan.phases)
+    past_end = [p for p in plan.phases if p.end > duration]
+    assert len(notes) == len(past_end)  # one note per phase that ran past the end, none for the others
+    for p, note in zip(past_end, notes, strict=True):
+        if "starts after the audio ends" in note:
+            assert p.start >= duration  # the note says exactly what happened
+        elif "would be only" in note:
+            assert p.start < duration and duration - p.start < 0.1 and p not in clipped.phases
+        else:
+            assert "trimmed to end at" in note and duration - p.start >= 0.1
+            assert Phase(p.start, duration, p.text) in clipped.phases
+    assert all(p in clipped.phases for p in plan.phases if p.end <= duration)  # inside the audio: kept as it is
+
+
+def test_clipping_names_a_phase_left_too_short_by_trimming():
+    plan = PhasePlan("", (Phase(0.45, 0.8, "nods"), Phase(0.1, 0.2, "blinks")))
+    clipped, notes = plan.clipped(0.5)
+    assert clipped.phases == (Phase(0.1, 0.2, "blinks"),)
+    assert notes == [
+        'phase 1 (0.45–0.8 s, "nods") runs past the audio\'s end (0.5 s) and would be only 0.05 s long once trimmed '
+        "(the minimum is 0.1 s): removed."
+    ]
+
+
+def test_a_phase_shorter_than_the_minimum_inside_the_audio_is_rejected_by_validation_not_clipping():
+    plan = PhasePlan("0", (Phase(0.4, 0.401, "0"),))
+    clipped, notes = plan.clipped(0.5)
+    assert clipped == plan and notes == []
+    with pytest.raises(InputError, match=r'phase 1 \(0.4–0.401 s, "0"\) is 0.001 s long, shorter than the minimum'):
+        clipped.validate(0.5)
 
 
 @given(st.text(max_size=80))

@@ -136,19 +136,46 @@ class LocalWindowAttnProcessor:
         return attn.to_out[1](attn.to_out[0](out.transpose(1, 2).flatten(2, 3)))
 
 
+class _WeightDtypeRMSNorm(nn.RMSNorm):
+    """``norm_q``/``norm_k`` computed in the weight's dtype: under CPU bf16 autocast a bf16 input misses torch's fused
+    RMSNorm kernel (and warns on every call). Same parameters and state-dict keys as ``nn.RMSNorm``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.weight is None or self.weight.dtype == x.dtype:
+            return super().forward(x)
+        return super().forward(x.to(self.weight.dtype)).to(x.dtype)
+
+
+def _weight_dtype_qk_norms(attn: WanAttention) -> WanAttention:
+    for name in ("norm_q", "norm_k"):
+        old = getattr(attn, name)
+        if type(old) is nn.RMSNorm:
+            new = _WeightDtypeRMSNorm(old.normalized_shape, eps=old.eps, elementwise_affine=old.elementwise_affine)
+            setattr(attn, name, new)
+    return attn
+
+
 class MotionDiTBlock(nn.Module):
     def __init__(self, dim: int, heads: int, mlp_ratio: float, audio_window: int, eps: float = 1e-6):
         super().__init__()
         head_dim = dim // heads
         self.norm1 = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
-        self.self_attn = WanAttention(dim, heads, head_dim, processor=WanAttnProcessor())
+        self.self_attn = _weight_dtype_qk_norms(WanAttention(dim, heads, head_dim, processor=WanAttnProcessor()))
         self.norm_text = nn.LayerNorm(dim, eps=eps)
-        self.text_attn = WanAttention(
-            dim, heads, head_dim, cross_attention_dim_head=head_dim, processor=PhaseAwareCrossAttnProcessor()
+        self.text_attn = _weight_dtype_qk_norms(
+            WanAttention(
+                dim, heads, head_dim, cross_attention_dim_head=head_dim, processor=PhaseAwareCrossAttnProcessor()
+            )
         )
         self.norm_audio = nn.LayerNorm(dim, eps=eps)
-        self.audio_attn = WanAttention(
-            dim, heads, head_dim, cross_attention_dim_head=head_dim, processor=LocalWindowAttnProcessor(audio_window)
+        self.audio_attn = _weight_dtype_qk_norms(
+            WanAttention(
+                dim,
+                heads,
+                head_dim,
+                cross_attention_dim_head=head_dim,
+                processor=LocalWindowAttnProcessor(audio_window),
+            )
         )
         self.norm2 = nn.LayerNorm(dim, eps=eps, elementwise_affine=False)
         hidden = int(dim * mlp_ratio)

@@ -168,9 +168,12 @@ def load_portrait(src: str | Path | np.ndarray | Any, max_side: int = 2048) -> n
             raise InputError(f"Portrait file {name} is empty (0 bytes): upload a JPEG or PNG photo.")
         try:
             img = Image.open(io.BytesIO(path.read_bytes()))
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            from ..filetypes import describe
+
             raise InputError(
-                f"Cannot read {name} as an image ({err.__class__.__name__}): upload a JPEG or PNG photo."
+                f"Cannot read {name} as an image: it is {describe(path)}, not a photo this app can open; upload a "
+                "JPEG or PNG photo."
             ) from None
     try:
         if getattr(img, "n_frames", 1) > 1:
@@ -183,8 +186,11 @@ def load_portrait(src: str | Path | np.ndarray | Any, max_side: int = 2048) -> n
         rgb = np.asarray(_to_rgb(img))
     except InputError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise InputError(f"{name} is corrupt or truncated ({err}): upload a complete JPEG or PNG photo.") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        kind = f"{img.format} image" if getattr(img, "format", None) else "image"
+        raise InputError(
+            f"{name} is a damaged {kind} (corrupt or truncated): upload a complete JPEG or PNG photo."
+        ) from None
     if min(rgb.shape[:2]) < 2:
         raise InputError(f"{name} is only {rgb.shape[1]}x{rgb.shape[0]} pixels: upload a real photo.")
     return _downscale(np.ascontiguousarray(rgb), max_side)

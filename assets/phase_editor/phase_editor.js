@@ -297,6 +297,7 @@ addBtn.addEventListener("click", addPhaseAtCursor);
 zoomEl.addEventListener("input", () => { if (ws) ws.zoom(Number(zoomEl.value)); });
 textEl.addEventListener("input", () => {
   if (!selected) return;
+  say(""); // the "type its action" hint has been followed
   texts.set(selected.id, textEl.value);
   paint();
   scheduleCommit();
@@ -309,6 +310,7 @@ root.addEventListener("click", (e) => {
   if (!selected) { say("Select a phase first: click it on the waveform or in the list."); return; }
   texts.set(selected.id, chip.dataset.action);
   textEl.value = chip.dataset.action;
+  say("");
   paint();
   commit();
 });

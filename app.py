@@ -163,10 +163,13 @@ def editor_value(wave: dict | None, phases: list[dict]) -> dict:
 
 
 def waveform(audio_path: str) -> dict:
-    """Duration and display peaks of an audio file (signed extreme per bucket, normalised to ±1)."""
+    """Duration and display peaks of an audio file (signed extreme per bucket, normalised to ±1); ``InputError``
+    for a file that is no speech recording (it is checked on upload, as Generate would)."""
     from actavatar.audio import SAMPLE_RATE, load_audio  # lazy: pulls in torch
+    from actavatar.vad import find_speech
 
     wave = load_audio(audio_path)
+    find_speech(wave, Path(audio_path).name)
     duration = len(wave) / SAMPLE_RATE
     buckets = max(1, int(math.ceil(duration * PEAKS_PER_SECOND)))
     edges = np.linspace(0, len(wave), buckets + 1).astype(int)

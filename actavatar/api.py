@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from . import defaults
-from .audio import SAMPLE_RATE, load_audio
+from .audio import SAMPLE_RATE, load_audio, num_video_frames
 from .errors import Cancelled, InputError
 from .phases import PhasePlan, as_plan
 from .tempfiles import sweep_stale_temps
+from .vad import find_speech, gap_notes, mouth_rest_weights
 
 ProgressFn = Callable[[str, int, int], None]
 __all__ = ["Cancelled", "GenerationResult", "generate", "get_pipeline", "progress_label", "write_json_atomic"]
@@ -210,6 +211,10 @@ def generate(
     if clip_phases:
         plan, notes = plan.clipped(duration)
     plan = plan.validate(duration)
+    t_speech = time.perf_counter()
+    speech = find_speech(wave, Path(audio).name if isinstance(audio, str | Path) else "the audio")
+    t_speech = time.perf_counter() - t_speech
+    notes.extend(gap_notes(speech, duration))
     if progress is not None and not pipeline_loaded(checkpoint):
         progress("load", 0, 1)  # the first run loads the model and the face tracker: seconds with no other progress
 
@@ -234,6 +239,7 @@ def generate(
         schedule=schedule,
         seed=seed,
         progress=progress,
+        mouth_rest=mouth_rest_weights(plan, speech, num_video_frames(len(wave), fps), fps),
     )
     descriptor = face.descriptor if face is not None else None
     video_path = None
@@ -244,6 +250,7 @@ def generate(
         result, timings, video_path = _generate_streaming(
             pipe, wave, plan, descriptor, options, renderer, out, audio, fps, progress
         )
+    timings["voice_activity"] = t_speech  # Silero VAD on the whole clip, before the pipeline's own "encode"
     timings["total"] = time.perf_counter() - t0
 
     data = build_report(
@@ -264,6 +271,7 @@ def generate(
             "frame_size": list(renderer.frame_size) if renderer is not None else None,
         },
     )
+    data["speech"] = [list(r) for r in speech]  # (start, end) s of each stretch of speech the voice detector found
     if report is not None:
         write_json_atomic(report, data)
     return GenerationResult(Path(video_path) if video_path else None, data, result.motion)

@@ -27,6 +27,9 @@ SUBFRAMES = 4  # mel vectors per video frame
 FEATURE_DIM = SUBFRAMES * N_MELS + 1  # + exact per-frame loudness
 MIN_AUDIO_S = 0.5
 SILENCE_DBFS = -60.0
+MEL_FLOOR = 1e-8  # log-mel floor, relative to the clip's loud frames (80 dB below them)
+MIN_BAND_STD = 1.0  # nepers (4.3 dB): a log-mel band varying less than this over a clip is not amplified
+LOUDNESS_FLOOR = 6.0  # nepers (52 dB) below the clip's speech level: quieter frames all read as silence
 
 
 def max_audio_seconds() -> float:
@@ -126,16 +129,28 @@ def _mel_filters() -> torch.Tensor:
 
 
 def log_mel(wave: np.ndarray) -> torch.Tensor:
-    """(N,) 16 kHz -> (frames, N_MELS) log-mel; mel frame j is centred at ``j * HOP / SAMPLE_RATE`` seconds."""
+    """(N,) 16 kHz -> (frames, N_MELS) log-mel; mel frame j is centred at ``j * HOP / SAMPLE_RATE`` seconds.
+
+    The log's floor is relative to the clip (``MEL_FLOOR`` times the power of its loud frames), not absolute, so a
+    quiet recording gives the same log-mel as a loud one up to a constant."""
     x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
     spec = torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, return_complex=True)  # (F, J)
     power = spec.real.square() + spec.imag.square()
     mel = _mel_filters() @ power  # (M, J)
-    return torch.log(mel + 1e-6).T.contiguous()  # (J, M)
+    loud = torch.quantile(mel.sum(0), 0.95) if mel.shape[1] else torch.tensor(0.0)
+    return torch.log(mel + MEL_FLOOR * loud / N_MELS + 1e-20).T.contiguous()  # (J, M)
 
 
 def frame_features(wave: np.ndarray, fps: float, num_frames: int | None = None) -> torch.Tensor:
-    """(T, FEATURE_DIM) per-video-frame audio features: SUBFRAMES log-mels + exact log loudness of the span."""
+    """(T, FEATURE_DIM) per-video-frame audio features: SUBFRAMES log-mels + exact log loudness of the span, each
+    normalised per clip so that neither the speaker's level nor the channel decides what the model hears.
+
+    The log-mels are standardised per mel band over the clip (cepstral mean/variance normalisation, as in speech
+    recognition: a gain or a microphone's colouring is a per-band offset in the log domain and cancels; a band with
+    almost no variation, e.g. above 4 kHz on a phone line, stays near 0 instead of being amplified). The loudness
+    is in nepers relative to the clip's speech level (its 95th percentile), floored ``LOUDNESS_FLOOR`` below it, so
+    a pause reads as quiet whether the recording's pauses are digital zeros or room tone. Measured on the
+    real-speech development set against the raw log-mel with a per-frame LayerNorm (docs/EXPERIMENTS.md)."""
     num_frames = num_video_frames(len(wave), fps) if num_frames is None else num_frames
     # numpy from here on: these arrays are small, and torch's intra-op threads only add sync overhead.
     mel = log_mel(wave).numpy()  # (J, M)
@@ -145,9 +160,12 @@ def frame_features(wave: np.ndarray, fps: float, num_frames: int | None = None) 
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, mel.shape[0] - 1)
     w = (pos - lo)[:, None].astype(np.float32)
-    sub = ((1 - w) * mel[lo] + w * mel[hi]).reshape(num_frames, SUBFRAMES * N_MELS)  # (T, K*M)
-    loud = np.log(loudness_envelope(wave, fps, num_frames) + 1e-5)[:, None]  # (T, 1)
-    return torch.from_numpy(np.concatenate([sub, loud], axis=1).astype(np.float32))  # (T, FEATURE_DIM)
+    sub = ((1 - w) * mel[lo] + w * mel[hi]).reshape(num_frames, SUBFRAMES, N_MELS)  # (T, K, M)
+    std = np.maximum(sub.std(axis=(0, 1)), MIN_BAND_STD)  # (M,)
+    sub = ((sub - sub.mean(axis=(0, 1))) / std).reshape(num_frames, SUBFRAMES * N_MELS)  # (T, K*M)
+    loud = np.log(loudness_envelope(wave, fps, num_frames) + 1e-5)  # (T,)
+    loud = np.maximum(loud - np.percentile(loud, 95), -LOUDNESS_FLOOR) / LOUDNESS_FLOOR + 1.0  # (T,) in [0, ~1]
+    return torch.from_numpy(np.concatenate([sub, loud[:, None]], axis=1).astype(np.float32))  # (T, FEATURE_DIM)
 
 
 def loudness_envelope(wave: np.ndarray, fps: float, num_frames: int | None = None) -> np.ndarray:
@@ -162,18 +180,18 @@ def loudness_envelope(wave: np.ndarray, fps: float, num_frames: int | None = Non
 
 
 class AudioEncoder(nn.Module):
-    """Per-frame audio tokens: normalised features -> linear -> two temporal convolutions (±2 frames context)."""
+    """Per-frame audio tokens: per-clip normalised features -> linear -> two temporal convolutions (±2 frames
+    context). No per-frame normalisation: it would rescale a quiet frame's noise floor into a speech-sized vector."""
 
     def __init__(self, feature_dim: int = FEATURE_DIM, dim: int = 128):
         super().__init__()
-        self.norm = nn.LayerNorm(feature_dim)
         self.proj = nn.Linear(feature_dim, dim)
         self.conv1 = nn.Conv1d(dim, dim, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(dim, dim, kernel_size=3, padding=1)
         self.act = nn.GELU()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = self.proj(self.norm(features))  # (B, T, D)
+        x = self.proj(features)  # (B, T, D)
         y = self.act(self.conv1(x.transpose(1, 2)))  # (B, D, T)
         y = self.conv2(y).transpose(1, 2)  # (B, T, D)
         return x + y

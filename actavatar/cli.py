@@ -5,6 +5,7 @@ Exit code 0 on success; on bad input one line on stderr and exit code 2, with no
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -134,7 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_MAIN_PID: int | None = None  # the process that installed ``_interrupt``
+
+
 def _interrupt(signum, frame):
+    if os.getpid() != _MAIN_PID:  # a forked worker (data synthesis) that its pool shuts down: end as by default
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise KeyboardInterrupt  # `kill` and timeouts stop a run like Ctrl+C: partial files are removed on the way out
 
 
@@ -148,7 +156,9 @@ def generate_summary(video_path, report: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _MAIN_PID
     in_main_thread = threading.current_thread() is threading.main_thread()
+    _MAIN_PID = os.getpid()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         args = build_parser().parse_args(argv)

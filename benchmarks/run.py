@@ -135,6 +135,7 @@ def worker(seconds: float, size: int, fps: float, steps: int, repeat: int, portr
         "seconds": seconds,
         "frames": frames,
         "size": result.report["settings"]["frame_size"],
+        "voice_activity_s": timings["voice_activity"],
         "encode_s": timings["encode"],
         "diffusion_s": timings["diffusion"],
         "render_s": timings["render"],
@@ -188,13 +189,14 @@ def cold_start(size: int, fps: float, steps: int, plan: dict) -> float:
 
 def table(rows: list[dict], cold: float | None) -> str:
     head = (
-        "| clip | frames | encode s | diffusion s | render s | flush s | end-to-end s | ffmpeg floor s | "
+        "| clip | frames | VAD s | encode s | diffusion s | render s | flush s | end-to-end s | ffmpeg floor s | "
         "× floor | RTF | render fps | render+mux ÷ floor | peak RSS MB |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
         lines.append(
-            f"| {r['seconds']:.0f} s | {r['frames']} | {r['encode_s']:.2f} | {r['diffusion_s']:.2f} | "
+            f"| {r['seconds']:.0f} s | {r['frames']} | {r['voice_activity_s']:.3f} | {r['encode_s']:.2f} | "
+            f"{r['diffusion_s']:.2f} | "
             f"{r['render_s']:.2f} | {r['mux_s']:.2f} | {r['end_to_end_s']:.2f} | {r['ffmpeg_floor_s']:.2f} | "
             f"{r['x_floor']:.2f} | {r['rtf']:.3f} | {r['render_only_fps']:.0f} | {r['render_mux_x_floor']:.2f} | "
             f"{r['peak_rss_mb']:.0f} |"

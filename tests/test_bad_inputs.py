@@ -118,7 +118,6 @@ CLI_ACCEPTED_RUNS = [
     ("portrait-8000x6000", "audio-8khz"),
     ("audio-48khz-stereo",),
     ("audio-clipped",),
-    ("audio-pure-music",),
     ("audio-format-wav",),
 ]
 assert sorted(n for run in CLI_ACCEPTED_RUNS for n in run) == sorted(ACCEPTED)

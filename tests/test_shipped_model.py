@@ -97,5 +97,5 @@ def test_mirror_sampling_performs_a_side_the_verb_was_trained_with_only_the_othe
     left, left_plain = roll("cocks her head to the left", True), roll("cocks her head to the left", False)
     right = roll("cocks her head to the right", True)
     assert (left > 6).all(), left
-    assert (right < -8).all(), right
+    assert (right < -6).all(), right  # the same clear tilt both ways
     assert left_plain.mean() < 0.5 * left.mean(), (left_plain, left)

@@ -146,3 +146,29 @@ def test_two_processes_building_the_same_dataset_both_succeed(tmp_path):
     ds = load_dataset(tmp_path / "same")
     assert len(ds) == 2 and ds[1].motion.shape[1] == MOTION_DIM
     assert not [p.name for p in (tmp_path / "same").iterdir() if ".tmp." in p.name]
+
+
+def test_action_jaw_closes_in_the_speech_pauses_of_a_sample():
+    """The audio owns the mouth: inside a surprise or laugh phase, the frames of a pause in the speech have the
+    speech's own (closed) mouth, so the ground truth keeps the mouth closed on silence without exceptions."""
+    from actavatar.training.actions import MOUTH_FADE_S
+    from actavatar.training.audio_domain import pauses
+
+    rng = np.random.default_rng(4)
+    found = 0
+    for _ in range(150):
+        s = make_sample(rng, "train", stage=2)
+        jaw = s.motion[:, MOTION_INDEX["jaw_open"]]
+        mid = (np.arange(len(jaw)) + 0.5) / s.fps
+        for label, phase in zip(s.actions, s.plan.phases, strict=True):
+            if not {"raise_eyebrows", "laugh"} & set(label.split("+")):
+                continue
+            for a, b in pauses(s.meta["words"], s.duration):
+                # Past the fade and the last word's own closing (the visemes' coarticulation tail).
+                core = (mid >= max(a, phase.start) + MOUTH_FADE_S + 0.12) & (mid < min(b, phase.end) - 0.15)
+                if core.sum() >= 3:
+                    found += 1
+                    assert jaw[core].max() < 0.05, (label, a, b, jaw[core])
+        if found >= 3:
+            break
+    assert found >= 3

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from .. import defaults
+from ..errors import InputError
 
 
 def add_eval_parser(sub) -> None:
@@ -18,10 +19,30 @@ def add_eval_parser(sub) -> None:
     )
     p.add_argument(
         "--split",
-        choices=["heldout", "train"],
-        default="heldout",
-        help="heldout: phrasings/sentences/voices never trained on; train: training phrasings",
+        choices=["heldout", "train", "dev", "test", "all"],
+        default=None,
+        help="synthetic set: heldout (default; phrasings/sentences/voices never trained on) or train (training "
+        "phrasings); with --real: dev (default), test (held out of every tuning choice) or all",
     )
+    p.add_argument(
+        "--real",
+        metavar="DIR",
+        help="score real recorded speech instead: a set built by scripts/real_speech_set.py (e.g. data/real_speech)",
+    )
+    p.add_argument(
+        "--conditions",
+        help="with --real: comma-separated conditions (default: all; clean,noise,music,reverb,phone,clipped,quiet)",
+    )
+    p.add_argument("--real-clip", action="append", default=[], metavar="ID", help="with --real: only this clip")
+    p.add_argument(
+        "--action-pass",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --real: also generate each file with one action phase over a pause (default: on)",
+    )
+    p.add_argument("--action-text", default="raises her eyebrows in surprise", help="with --real: that phase's text")
+    p.add_argument("--max-seconds", type=float, help="with --real: cut every clip to this length (quick runs)")
+    p.add_argument("--videos", metavar="DIR", help="with --real: keep the generated mp4s and reports here")
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--portrait", action="append", default=[], help="portrait image (repeatable; default: all shipped)")
@@ -77,25 +98,55 @@ def run_eval(args) -> int:
     if args.table:
         print(collect_table([Path(p) for p in args.table]))
         return 0
-    cfg = EvalConfig(
-        checkpoint=args.checkpoint,
-        split=args.split,
-        clips=args.clips,
-        seed=args.seed,
-        portraits=tuple(args.portrait),
-        steps=args.steps,
-        guidance_min_sigma=args.guidance_min_sigma,
-        text_guidance=args.text_guidance,
-        audio_guidance=args.audio_guidance,
-        mirror_sampling=args.mirror_sampling,
-        size=args.size,
-        paca=args.paca,
-        schedule=args.schedule,
-        label=args.label,
-        neutral_lead_frames=args.neutral_lead_frames,
-    )
+    if args.real:
+        return run_real_eval(args)
+    if args.split not in (None, "heldout", "train"):
+        raise InputError(f"--split {args.split} is for --real sets: the synthetic set has heldout or train.")
+    cfg = EvalConfig(split=args.split or "heldout", clips=args.clips, seed=args.seed, **_generation_settings(args))
     result = evaluate(cfg)
     write_results(result, Path(args.out))
     print(markdown_table([result["summary"]]))
     print(json.dumps(result["summary"]["accuracy_by_action"]))
     return 0
+
+
+def run_real_eval(args) -> int:
+    from .real_speech import RealSpeechConfig, evaluate_real, real_markdown_table, write_real_results
+
+    if args.split in ("heldout", "train"):
+        raise InputError(f"--split {args.split} is for the synthetic set: with --real use dev, test or all.")
+    if args.checkpoint == "ground-truth":
+        raise InputError("--checkpoint ground-truth has no meaning with --real: real speech has no reference motion.")
+    cfg = RealSpeechConfig(
+        data_dir=args.real,
+        split=args.split or "dev",
+        conditions=tuple(c.strip() for c in (args.conditions or "").split(",") if c.strip()),
+        clip_ids=tuple(args.real_clip),
+        **_generation_settings(args),
+        action_pass=args.action_pass,
+        action_text=args.action_text,
+        max_seconds=args.max_seconds,
+        videos_dir=args.videos,
+    )
+    result = evaluate_real(cfg)
+    write_real_results(result, Path(args.out))
+    print(real_markdown_table(result["summary"]))
+    return 0
+
+
+def _generation_settings(args) -> dict:
+    """The options both evaluations pass through to ``generate`` unchanged."""
+    return {
+        "checkpoint": args.checkpoint,
+        "portraits": tuple(args.portrait),
+        "steps": args.steps,
+        "guidance_min_sigma": args.guidance_min_sigma,
+        "text_guidance": args.text_guidance,
+        "audio_guidance": args.audio_guidance,
+        "mirror_sampling": args.mirror_sampling,
+        "size": args.size,
+        "paca": args.paca,
+        "schedule": args.schedule,
+        "label": args.label,
+        "neutral_lead_frames": args.neutral_lead_frames,
+    }

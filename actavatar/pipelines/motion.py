@@ -33,6 +33,7 @@ from ..text import TextEncoder, default_text_encoder, mirror_text
 MOTION_SCALE_VEC = torch.tensor([MOTION_SCALE[n] for n in MOTION_NAMES])
 _LOW = np.array([MOTION_LIMITS[n][0] for n in MOTION_NAMES], dtype=np.float32)
 _HIGH = np.array([MOTION_LIMITS[n][1] for n in MOTION_NAMES], dtype=np.float32)
+_JAW = MOTION_NAMES.index("jaw_open")
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "assets" / "checkpoints" / "actavatar-motion"
 
 
@@ -221,6 +222,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         precision: str = "auto",  # "auto": bf16 autocast where the CPU has native bf16, else fp32; "fp32"; "bf16"
         on_frames: Callable[[int, np.ndarray], None] | None = None,
         mirror_sampling: bool = defaults.MIRROR_SAMPLING,
+        mouth_rest: np.ndarray | None = None,
     ) -> MotionPipelineOutput:
         """Generate motion for ``audio``. ``on_frames(start, rows)`` (optional) receives the final motion rows as soon
         as each window is done (a window's last ``overlap_frames`` wait for the next window's cross-fade), in order,
@@ -231,12 +233,20 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         swapped in its texts), mirrors it back and combines it with the plan's own (``mirror_view_weights``). The
         left-right symmetry of the world, imposed at sampling time (flip test-time augmentation): a side word the
         model has only seen with one verb ("cocks her head to the right") still sets the side when the user writes
-        the other ("cocks her head to the left"). It doubles the transformer's batch on those steps only."""
+        the other ("cocks her head to the left"). It doubles the transformer's batch on those steps only.
+
+        ``mouth_rest`` (T,) in [0, 1]: how far each frame's ``jaw_open`` is pulled to closed, the pauses of the speech
+        (``mouth_rest_weights``): the audio owns the mouth, whatever a phase's text asks of the face."""
         timings, t_start = {}, time.perf_counter()
         paca_mode = paca_mode or self.transformer.config.paca_mode
         plan = self.check_inputs(audio, plan or PhasePlan(), face, fps, num_inference_steps, paca_mode, schedule)
         model = self._model_for_schedule(schedule)
         num_frames = num_video_frames(len(audio), fps)
+        rest = None
+        if mouth_rest is not None:
+            rest = np.clip(np.asarray(mouth_rest, dtype=np.float32), 0.0, 1.0)
+            if rest.shape != (num_frames,):
+                raise ValueError(f"mouth_rest has shape {rest.shape}: one weight per frame, ({num_frames},), expected")
         if precision not in ("auto", "fp32", "bf16"):
             raise InputError(f"precision {precision!r} is unknown: use auto, fp32 or bf16.")
         bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
@@ -367,7 +377,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                 if on_frames is not None:
                     final = num_frames if w == len(windows) - 1 else windows[w + 1][0]
                     if final > emitted:
-                        on_frames(emitted, self._output_motion(motion[emitted:final]))
+                        on_frames(emitted, self._output_motion(motion[emitted:final], rest, emitted))
                         emitted = final
                 cols = [0] + [k + 1 for k in keep]
                 attention[w0 + known : w1][:, cols] = win_attn[known:]
@@ -377,7 +387,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                     )
 
         timings["diffusion"] = time.perf_counter() - t_diff
-        out_motion = self._output_motion(motion)
+        out_motion = self._output_motion(motion, rest)
         layers = {**model.modality_schedule.to_dict(), **meter.shares()}
         return MotionPipelineOutput(
             motion=out_motion,
@@ -392,9 +402,13 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         )
 
     @staticmethod
-    def _output_motion(motion: torch.Tensor) -> np.ndarray:
-        """Normalised (T, D) -> motion parameters in their units, clipped to the valid ranges."""
-        return np.clip(denormalize_motion(motion).numpy().astype(np.float32), _LOW, _HIGH)
+    def _output_motion(motion: torch.Tensor, rest: np.ndarray | None = None, start: int = 0) -> np.ndarray:
+        """Normalised (T, D) rows from frame ``start`` -> motion parameters in their units, clipped to the valid
+        ranges, with the jaw closed by ``rest`` (the clip's (T_total,) mouth-rest weights)."""
+        out = np.clip(denormalize_motion(motion).numpy().astype(np.float32), _LOW, _HIGH)
+        if rest is not None:
+            out[:, _JAW] *= 1.0 - rest[start : start + len(out)]
+        return out
 
     def _model_for_schedule(self, schedule: str | None) -> MotionDiT:
         """The trained gates, or (ablation) a copy whose gates are reset to a different named schedule."""

@@ -11,7 +11,9 @@ image), ``glance_left`` is ``gaze_x > 0`` and ``wink_left`` closes the eye on th
 (``blink_right``). See ``actavatar.motion`` for units.
 
 ``add_action`` adds an action's motion only to the frames whose midpoint lies in ``[start, end)``, with onset and
-offset ramps inside the window, so nothing happens outside it. ``idle_motion`` is the natural motion of a
+offset ramps inside the window, so nothing happens outside it; given the clip's word timings, an action's jaw
+opening (raised eyebrows, laughing) fades to closed in the speech's pauses unless the action asks for an open mouth
+(``MOUTH_OPENING_ACTIONS``): the audio owns the mouth. ``idle_motion`` is the natural motion of a
 speaker (prosody-linked head movement, blinks every 2–6 s, gaze shifts) that ``stay_still`` suppresses.
 """
 
@@ -996,6 +998,45 @@ def _blink_shape(u: np.ndarray) -> np.ndarray:
     return np.where(u < 0.6, np.sin(np.pi * np.clip(u / 0.6, 0, 1)), 0.0)
 
 
+# The audio owns the mouth: an action's ``jaw_open`` holds only while the person speaks, and in pauses (the clip's
+# edges and gaps between words of at least MIN_PAUSE_S) it fades to closed over MOUTH_FADE_S, so the synthetic truth
+# never shows an open mouth on silence that the sound does not explain (the speech's own lip motion, from the
+# visemes, still shows through inside speech). Actions whose text asks for an open mouth ("opens her mouth wide",
+# "yawns") would keep it through pauses: none exists yet. Raised eyebrows (surprise) and laughing (silent here: the
+# synthetic audio holds no laughter) both follow the rule.
+MIN_PAUSE_S = 0.25
+MOUTH_FADE_S = 0.1
+MOUTH_OPENING_ACTIONS: frozenset[str] = frozenset()
+
+
+def speaking_gate(
+    times: np.ndarray,
+    words: Sequence[tuple[float, float, str]] | Sequence[Sequence],
+    min_pause: float = MIN_PAUSE_S,
+    fade: float = MOUTH_FADE_S,
+) -> np.ndarray:
+    """(len(times),) in [0, 1]: 1 while speaking, 0 inside pauses (before the first word, after the last one, and
+    gaps of at least ``min_pause`` between words), with raised-cosine fades ``fade`` s into each pause."""
+    t = np.asarray(times, dtype=np.float64)
+    spans = sorted((float(w[0]), float(w[1])) for w in words)
+    if not spans:
+        return np.zeros_like(t)
+    gaps = [(-np.inf, spans[0][0])]
+    end = spans[0][1]
+    for start, stop in spans[1:]:
+        if start - end >= min_pause:
+            gaps.append((end, start))
+        end = max(end, stop)
+    gaps.append((end, np.inf))
+    gate = np.ones_like(t)
+    for a, b in gaps:
+        depth = np.minimum(t - a, b - t)  # how far inside the pause
+        inside = depth > 0
+        u = np.clip(depth[inside] / max(fade, 1e-6), 0.0, 1.0)
+        gate[inside] = np.minimum(gate[inside], 0.5 + 0.5 * np.cos(np.pi * u))
+    return gate
+
+
 EYE_LIDS = ("blink_left", "blink_right")
 _LID_ACTIONS = {"close_eyes", "blink_rapidly", "wink_left", "wink_right", "laugh"}  # replace the idle blinks
 
@@ -1083,12 +1124,15 @@ def add_action(
     end: float,
     rng: np.random.Generator | None = None,
     idle: np.ndarray | None = None,
+    words: Sequence[tuple[float, float, str]] | None = None,
 ) -> np.ndarray:
     """Add an action's motion to ``motion`` (T, D) in place, only on frames inside ``[start, end)``.
 
     ``stay_still`` subtracts the head and gaze part of ``idle`` (the idle motion already in ``motion``) inside the
     window, with the same ramps; eyelid actions (closing the eyes, blinking rapidly, winks, laughing) subtract the
-    idle blinks, so the lids do only what the phase says. Returns ``motion``."""
+    idle blinks, so the lids do only what the phase says. With the clip's ``words`` (``(start_s, end_s, word)``),
+    the action's ``jaw_open`` is gated by ``speaking_gate``: closed in pauses, added to the speech's own mouth
+    motion inside speech (``MOUTH_OPENING_ACTIONS`` excepted). Returns ``motion``."""
     rng = np.random.default_rng(0) if rng is None else rng
     if isinstance(spec, str):
         parts = tuple(ActionPart(p) for p in parts_of(spec))
@@ -1101,6 +1145,7 @@ def add_action(
         return motion
     duration = end - start
     t = (frames + 0.5) / fps - start  # window-relative frame midpoints
+    gate = speaking_gate(t + start, words) if words is not None else None
     for part in parts:
         if part.label == "stay_still":
             if idle is not None:
@@ -1116,6 +1161,8 @@ def add_action(
                 k = MOTION_INDEX[name]
                 motion[frames, k] -= env * idle[frames, k]
         for name, values in _part_motion(part, t, duration, rng).items():
+            if name == "jaw_open" and gate is not None and part.label not in MOUTH_OPENING_ACTIONS:
+                values = values * gate
             motion[frames, MOTION_INDEX[name]] += values
     return motion
 

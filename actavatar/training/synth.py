@@ -2,9 +2,12 @@
 
 ``make_sample`` draws one clip: a voice (language voice + variant), rate and pitch; 1–3 sentences (3–10 s with
 silence around them); mouth targets from the phoneme timings; idle motion shaped by the base prompt's mood; and
-for stage 2, 1–4 non-overlapping phases, each with an action phrased in the split's own phrasings. The
+for stage 2, 1–4 non-overlapping phases, each with an action phrased in the split's own phrasings (an action's
+jaw opening, unless it asks for an open mouth, fades out in the speech's pauses: the audio owns the mouth). The
 ``heldout`` split uses sentences, phrasings, modifier words, base-prompt templates and voice variants that
-``train`` never sees.
+``train`` never sees. With probability ``audio_domain`` (default 0: clean espeak-ng) the clip's audio is then made to
+sound like a real recording (``audio_domain.randomize``: noise, room, channel, codec, level, breaths in pauses);
+the motion targets always follow the clean phoneme timings, and the randomiser keeps them in sync.
 
 ``build_dataset`` writes shards ``shard-00000.npz`` (audio as int16 and motion as float32, concatenated, with
 offsets) plus ``shard-00000.json`` (plans, action labels, meta per clip) and a ``manifest.json``; every shard is
@@ -29,6 +32,7 @@ import numpy as np
 from ..errors import InputError
 from ..motion import MOTION_INDEX, MOTION_LIMITS, MOTION_NAMES
 from ..phases import Phase, PhasePlan
+from . import audio_domain as domain
 from .actions import (
     MOODS,
     add_action,
@@ -46,8 +50,9 @@ MIN_PHASE_S = 0.8
 FORMAT_VERSION = 1
 # What the synthetic clips contain (actions, intensities, timing): bumped when that changes, so a cached dataset of an
 # older synthesis is not silently trained or evaluated on. 2: repetitions at fixed positions, zero-mean nods, eyelid
-# actions replace idle blinks, intensities above the detectors, no contradictory combinations.
-SYNTHESIS_VERSION = 2
+# actions replace idle blinks, intensities above the detectors, no contradictory combinations. 3: an action's jaw
+# opening (raised eyebrows, laughing) fades out in the speech's pauses; optional audio domain randomisation.
+SYNTHESIS_VERSION = 3
 _MOUTH = [MOTION_INDEX[c] for c in VISEME_CHANNELS]
 _LOW = np.array([MOTION_LIMITS[n][0] for n in MOTION_NAMES], np.float32)
 _HIGH = np.array([MOTION_LIMITS[n][1] for n in MOTION_NAMES], np.float32)
@@ -334,13 +339,39 @@ def _phase_windows(rng: np.random.Generator, duration: float, count: int) -> lis
     return windows
 
 
-def make_sample(rng: np.random.Generator, split: str = "train", stage: int = 2, fps: float = 25.0) -> Sample:
+def _audio_rng(rng: np.random.Generator) -> np.random.Generator:
+    """The audio randomiser's generator: seeded from ``rng``'s current state, which it does not advance. Every draw
+    stays a function of the sample's position in its stream, and a clean and a randomised build of the same seed
+    hold the same clips (text, voice, plan, motion), differing only in their audio."""
+    state = json.dumps(rng.bit_generator.state, sort_keys=True, default=lambda a: np.asarray(a).tolist())
+    return np.random.default_rng([int.from_bytes(hashlib.sha1(state.encode()).digest()[:16], "little"), 1])
+
+
+def _check_audio_domain(audio_domain: float) -> float:
+    if not 0.0 <= float(audio_domain) <= 1.0:
+        raise InputError(
+            f"audio_domain is a probability: use a value from 0 (clean audio) to 1 (every clip), got {audio_domain}."
+        )
+    return float(audio_domain)
+
+
+def make_sample(
+    rng: np.random.Generator,
+    split: str = "train",
+    stage: int = 2,
+    fps: float = 25.0,
+    *,
+    audio_domain: float = 0.0,
+    domain_options: domain.DomainOptions | None = None,
+) -> Sample:
     """Draw one synthetic clip for ``split`` ("train" | "heldout") and training ``stage`` (1: base prompt only,
-    idle motion; 2: 1–4 action phases)."""
+    idle motion; 2: 1–4 action phases). With probability ``audio_domain`` its audio is domain-randomised
+    (``audio_domain.randomize`` with ``domain_options``); ``meta["audio_domain"]`` records what was applied."""
     if split not in ("train", "heldout"):
         raise InputError(f"split must be 'train' or 'heldout', not {split!r}.")
     if stage not in (1, 2):
         raise InputError(f"stage must be 1 or 2, not {stage!r}.")
+    audio_domain = _check_audio_domain(audio_domain)
     clip = _speech(rng, split)
     num_frames = _num_frames(len(clip.audio), fps, clip.sample_rate)
     base, mood = sample_base_prompt(rng, split)
@@ -362,11 +393,17 @@ def make_sample(rng: np.random.Generator, split: str = "train", stage: int = 2, 
             spec = sample_action(rng, split)
             while spec.label == previous:  # neighbouring phases differ, so the windows matter
                 spec = sample_action(rng, split)
-            add_action(motion, fps, spec, start, end, rng, idle=idle)
+            add_action(motion, fps, spec, start, end, rng, idle=idle, words=clip.words)
             phases.append(Phase(start, end, spec.text))
             labels.append(spec.label)
             previous = spec.label
     motion = np.clip(motion, _LOW, _HIGH).astype(np.float32)
+    audio, record = clip.audio, {"applied": False}
+    if audio_domain > 0:
+        arng = _audio_rng(rng)
+        if arng.random() < audio_domain:
+            record["applied"] = True
+            audio = domain.randomize(arng, clip.audio, clip.sample_rate, clip.words, domain_options, record)
     meta = {
         "voice": clip.voice,
         "rate": clip.rate,
@@ -376,8 +413,9 @@ def make_sample(rng: np.random.Generator, split: str = "train", stage: int = 2, 
         "split": split,
         "stage": stage,
         "words": [[round(s, 3), round(e, 3), w] for s, e, w in clip.words],
+        "audio_domain": record,
     }
-    return Sample(clip.audio, motion, PhasePlan(base, tuple(phases)), labels, meta, fps, clip.sample_rate)
+    return Sample(audio, motion, PhasePlan(base, tuple(phases)), labels, meta, fps, clip.sample_rate)
 
 
 # ------------------------------------------------------------------------------------------------------ dataset
@@ -397,9 +435,10 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
 
 
 def _write_shard(args: tuple) -> dict:
-    out_dir, index, count, split, stage, seed, fps = args
+    out_dir, index, count, split, stage, seed, fps, audio_domain = args
     rng = np.random.default_rng(_shard_seed(seed, split, stage, index))
-    return write_shard(out_dir, index, [make_sample(rng, split, stage, fps) for _ in range(count)])
+    samples = [make_sample(rng, split, stage, fps, audio_domain=audio_domain) for _ in range(count)]
+    return write_shard(out_dir, index, samples)
 
 
 def write_shard(out_dir: str | Path, index: int, samples: list[Sample]) -> dict:
@@ -456,8 +495,13 @@ def build_dataset(
     fps: float = 25.0,
     shard_size: int = 250,
     progress: bool = False,
+    audio_domain: float = 0.0,
 ) -> Path:
     """Write ``n`` clips to ``out_dir`` as shards plus ``manifest.json``; returns ``out_dir``.
+
+    ``audio_domain``: the share of clips whose audio is domain-randomised (``make_sample``); 0, the default, keeps
+    the clean espeak-ng audio (the evaluation's held-out set). It is recorded in the manifest, and it changes only
+    the audio: the same seed gives the same clips (sentences, voices, plans, motion) at any value.
 
     Every draw (sentences, voices, prompts, phases, actions, motion parameters) depends only on
     ``(seed, split, stage, shard)``. espeak-ng's waveform is not bit-exact across call histories (its glottal
@@ -467,10 +511,11 @@ def build_dataset(
         raise InputError(f"A dataset needs at least one clip, not {n}.")
     if split not in ("train", "heldout") or stage not in (1, 2):
         raise InputError("split must be 'train' or 'heldout' and stage 1 or 2.")
+    audio_domain = _check_audio_domain(audio_domain)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [
-        (str(out), i, min(shard_size, n - i * shard_size), split, stage, seed, fps)
+        (str(out), i, min(shard_size, n - i * shard_size), split, stage, seed, fps, audio_domain)
         for i in range((n + shard_size - 1) // shard_size)
     ]
     started = time.perf_counter()
@@ -492,6 +537,7 @@ def build_dataset(
         "stage": stage,
         "seed": seed,
         "fps": fps,
+        "audio_domain": audio_domain,
         "sample_rate": SAMPLE_RATE,
         "motion_names": list(MOTION_NAMES),
         "shards": results,

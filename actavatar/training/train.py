@@ -32,7 +32,7 @@ from ..models.paca import frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM, mirror_motion
 from ..phases import PhasePlan
 from ..text import SIDE_WORDS, clause_ids, default_text_encoder, with_pooled
-from .config import config_from_toml
+from .config import config_from_toml, synthesis_options
 
 
 @dataclass
@@ -423,6 +423,7 @@ def ensure_dataset(cfg: TrainConfig, workers: int | None = None) -> Path:
     from .synth import SYNTHESIS_VERSION, build_dataset, load_dataset
 
     data = Path(cfg.data_dir)
+    options = synthesis_options(cfg)
     if (data / "manifest.json").is_file():
         ds = load_dataset(data)
         found = ds.synthesis_version
@@ -431,6 +432,12 @@ def ensure_dataset(cfg: TrainConfig, workers: int | None = None) -> Path:
             raise InputError(
                 f"{data} holds clips of an older synthesis (version {found}, now {SYNTHESIS_VERSION}): delete the "
                 f"folder to rebuild it, or set data_dir to a new folder."
+            )
+        built = float(ds.manifest.get("audio_domain", 0.0))
+        if found != 0 and abs(built - options["audio_domain"]) > 1e-9:
+            raise InputError(
+                f"{data} was synthesised with audio_domain = {built:g}, the config asks for "
+                f"{options['audio_domain']:g}: delete the folder to rebuild it, or set data_dir to a new folder."
             )
     else:
         print(f"building {cfg.num_clips} stage-{cfg.stage} clips in {data} ...", flush=True)
@@ -442,6 +449,7 @@ def ensure_dataset(cfg: TrainConfig, workers: int | None = None) -> Path:
             cfg.data_seed,
             workers=workers or max(1, (os.cpu_count() or 1)),
             progress=True,
+            **options,
         )
     return data
 

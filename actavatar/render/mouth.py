@@ -158,7 +158,7 @@ def paint_interior(
         y_tongue = ylt - TONGUE_RISE * teeth_gap * (1.0 - side2) - f32(0.004 * fh)
         tongue_m = _smoothstep((yy - y_tongue) / 2.0)
         below = np.maximum(yy - y_tongue, 0.0) / f32(0.03 * fh)
-        groove = 1.0 - 0.12 * np.exp(-((xx - cx) / (0.08 * half)) ** 2)
+        groove = 1.0 - 0.12 * np.exp(-(((xx - cx) / (0.08 * half)) ** 2))
         t_shade = (0.55 + 0.5 * np.exp(-below)) * (1.0 - 0.45 * side2) * groove
         colour += tongue_m[..., None] * (t_shade[..., None] * palette.tongue - colour)
     if teeth_lo is not None and teeth:

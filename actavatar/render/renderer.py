@@ -49,6 +49,7 @@ from .mouth import (
     MouthPalette,
     paint_interior,
 )
+from .rigid import rigid_weight
 
 # Basis magnitudes at parameter 1, in face widths (fw) or face heights (fh, forehead-to-chin landmarks).
 JAW_GAP_FH = 0.35  # inner-lip gap at jaw_open = 1 (motion.py contract)
@@ -408,6 +409,11 @@ class PortraitRenderer:
             vb = np.concatenate([b, ring_b, np.zeros((len(verts) - n_lm - n_ring, 2), np.float32)])
             fields.append((wmat @ vb).reshape(gh, gw, 2))
         fields = np.stack(fields).astype(np.float32)  # (K, gh, gw, 2)
+        # Glasses frames and hat brims stay rigid: expressions do not move them (the head still does).
+        self._rigid = rigid_weight(self.image, lm)
+        if self._rigid.any():
+            keep = 1.0 - cv2.resize(self._rigid, (gw, gh), interpolation=cv2.INTER_AREA)
+            fields *= keep[None, :, :, None]
         nz = np.abs(fields).max(axis=(0, 3)) > 1e-3
         ys, xs = np.nonzero(nz)
         if len(ys):
@@ -678,7 +684,9 @@ class PortraitRenderer:
         skin_y = top + (sy - top) * (skin_end - top) / np.maximum(edge - lash - top, 1e-3)
         return covered, np.where(sy > edge - lash, u - (edge - sy), skin_y)
 
-    def _paint_mouth(self, frame: np.ndarray, dst_lm: np.ndarray, wts: np.ndarray, a: np.ndarray, t: np.ndarray) -> None:
+    def _paint_mouth(
+        self, frame: np.ndarray, dst_lm: np.ndarray, wts: np.ndarray, a: np.ndarray, t: np.ndarray
+    ) -> None:
         """Throat, tongue and teeth inside the parted lips (``mouth.paint_interior``), fading in past neutral."""
         up_mid, lo_mid = self._mouth_upper[len(self._mouth_upper) // 2], self._mouth_lower[len(self._mouth_lower) // 2]
         gap = float(np.linalg.norm(dst_lm[lo_mid] - dst_lm[up_mid]))

@@ -22,11 +22,11 @@ import numpy as np
 from .face import EYE_LOWER, EYE_UPPER, LIP_LOWER_INNER, LIP_LOWER_OUTER, LIP_UPPER_INNER, LIP_UPPER_OUTER
 
 # Geometry, in face heights (fh) below / above the neutral inner-lip split line.
-UPPER_TEETH_EDGE_FH = 0.006  # the upper incisal edge sits just below the closed lips' meeting line (overbite)
+UPPER_TEETH_EDGE_FH = 0.02  # the upper incisal edge shows ~3 mm below the relaxed upper lip (overbite included)
 LOWER_TEETH_EDGE_FH = -0.004  # the lower incisors close behind the upper ones, their edge a little higher
 TEETH_HEIGHT_FH = 0.05  # visible crown height of the incisors
 LOWER_TEETH_FOLLOW = 0.85  # the lower incisors sit behind the lower lip: they move a little less than it
-TONGUE_RISE = 0.3  # tongue top above the lower teeth edge, as a fraction of the teeth gap (centre)
+TONGUE_RISE = 0.45  # tongue top above the lower teeth edge, as a fraction of the teeth gap (centre)
 TEETH_HALF_WIDTH = 0.82  # fraction of the inner mouth's half-width over which teeth are visible
 # Tooth boundaries from the midline outwards, as fractions of the mouth half-width (incisors, laterals, canines).
 TOOTH_EDGES_UPPER = (0.0, 0.2, 0.36, 0.52, 0.66, 0.78)
@@ -78,7 +78,8 @@ class MouthPalette:
             bright = eye_i[lum[eye_i] >= np.percentile(lum[eye_i], 67)]
             sclera = np.median(px[bright], 0)
         if sclera is None or float(sclera @ np.array([0.299, 0.587, 0.114])) < skin_l:
-            sclera = skin * 1.25  # eyes too small or shaded to read: a bit brighter than the skin
+            # eyes too small or shaded to read: brighter than the skin, with half its tint
+            sclera = 1.25 * float(skin.mean()) * (0.5 + 0.5 * skin / max(float(skin.mean()), 1.0))
         teeth = None
         if teeth_shown:  # the photo's own teeth: the bright part of its open mouth
             inner = pick(_poly_mask((h, w), [lm[list(LIP_UPPER_INNER + LIP_LOWER_INNER[::-1])]]))
@@ -92,12 +93,14 @@ class MouthPalette:
             def hue(c: np.ndarray) -> np.ndarray:
                 return c / max(float(c.mean()), 1.0)
 
-            teeth = 0.9 * float(sclera.mean()) * (0.75 * hue(sclera) + 0.25 * hue(skin))
+            # (and never darker than 1.4x the skin: a sclera behind glasses or in shadow reads too dark)
+            level = max(0.9 * float(sclera.mean()), min(1.4 * float(skin.mean()), 235.0))
+            teeth = level * (0.75 * hue(sclera) + 0.25 * hue(skin))
         f = np.float32
         return MouthPalette(
             teeth=np.clip(teeth, 0, 255).astype(f),
             tongue=np.clip(0.8 * lip, 0, 255).astype(f),
-            throat=np.clip(0.22 * lip, 0, 255).astype(f),
+            throat=np.clip(0.35 * lip, 0, 255).astype(f),
         )
 
 
@@ -146,10 +149,11 @@ def paint_interior(
     # Throat: darkest in the middle of the opening and deep in the corners; the walls near the lips catch light.
     t = np.clip((yy - yu) / gap, 0, 1)
     wall = 1.0 - 4.0 * t * (1.0 - t)  # 1 at the lips, 0 half-way
-    shade = (0.55 + 0.9 * wall) * (1.0 - 0.5 * side2)
+    core = np.exp(-(((xx - cx) / (0.5 * half)) ** 2) - ((t - 0.45) / 0.35) ** 2)  # the throat's opening
+    shade = (0.4 + 1.6 * wall) * (1.0 - 0.45 * side2) * (1.0 - 0.6 * core)
     colour = shade[..., None] * palette.throat
     lift = np.float32(0.012 * fh)  # lips shadow the teeth and tongue just inside them
-    lip_shadow = (0.55 + 0.45 * _smoothstep((yy - yu) / lift)) * (0.7 + 0.3 * _smoothstep((yl - yy) / lift))
+    lip_shadow = (0.7 + 0.3 * _smoothstep((yy - yu) / lift)) * (0.7 + 0.3 * _smoothstep((yl - yy) / lift))
     if teeth_lo is not None:
         ylt = line(teeth_lo)
         ylt += f32(0.012 * fh) * side2  # the lower arch curves down and back towards the sides

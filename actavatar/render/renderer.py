@@ -202,6 +202,8 @@ def expression_bases(landmarks: np.ndarray) -> dict[str, np.ndarray]:
     o_lid = np.argsort(u[lids])
     v_lid = np.interp(u, u[lids][o_lid], v[lids][o_lid])
     w_brow = w_brow * np.clip((v_lid - v) / (0.06 * fh), 0.0, 1.0)
+    # ... and towards the hairline: the scalp does not follow the brows (nor does a hat brim or the hair on it).
+    w_brow = w_brow * np.clip((v - v[FOREHEAD]) / (0.2 * fh), 0.0, 1.0)
     brow_pos = along(0.0, -BROW_UP_FH * fh * w_brow)
     inner = np.zeros(n)
     for inner_end in (55, 285):

@@ -66,5 +66,13 @@ def rigid_weight(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
         return np.zeros((h, w), np.float32)
     # Grow to the frame's body (an edge is its outline) and soften, so the warp bends smoothly around it.
     grown = cv2.dilate(rigid, np.ones((3, 3), np.uint8), iterations=max(1, int(0.01 * fw)))
-    weight = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.02 * fw)
-    return np.clip(2.0 * weight, 0.0, 1.0)
+    weight = np.clip(2.0 * cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.02 * fw), 0.0, 1.0)
+    # Whatever lies under the frame's top rim in its column is held too (a brow rising into a held rim would fold the
+    # warp), fading out from the lower lids to the bottom of the band, where the cheeks take over.
+    eye_bottom = int(lids[:, 1].max())
+    ramp = np.arange(y1 - y0, dtype=np.float32) + y0
+    fade = 1.0 - np.clip((ramp - eye_bottom) / max(y1 - eye_bottom, 1), 0.0, 1.0)
+    fade = fade * fade * (3 - 2 * fade)
+    held = np.maximum.accumulate(weight[y0:y1], axis=0) * fade[:, None]
+    weight[y0:y1] = np.maximum(weight[y0:y1], held)
+    return weight

@@ -1,9 +1,9 @@
 """The sped-up renderer draws the same frames as the straightforward per-frame math it replaced.
 
 ``Reference`` below is that math, kept verbatim (dense Newton with ``np.gradient`` and ``np.where``, eyelids on
-copies, one 3-channel remap; the mouth interior is the renderer's own painter): every frame of a talking sequence and
-a few extreme poses must match it at >= 45 dB PSNR. The speed itself is measured by ``benchmarks/bench_render.py``,
-not here.
+copies, one 3-channel remap; the mouth interior and the glasses overlay are the renderer's own): every frame of a
+talking sequence and a few extreme poses must match it at >= 45 dB PSNR. The speed itself is measured by
+``benchmarks/bench_render.py``, not here.
 """
 
 from __future__ import annotations
@@ -170,11 +170,14 @@ class Reference:
         ay0, ay1, ax0, ax1 = (v * GRID_STEP for v in r._aroi)
         self.apply_eyes(src, m, dst_lm - np.array([ax0, ay0], np.float32))
         frame = r.image.copy()
+        warped = np.ascontiguousarray(r._image_rgba[..., :3])  # (the portrait, glasses frames painted out)
         frame[ay0:ay1, ax0:ax1] = cv2.remap(
-            r.image, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            warped, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         # The mouth interior is the renderer's own painter (``mouth.paint_interior``): it was redrawn after the warp
         # was optimised, and is tested for its look in tests/test_render.py.
+        # Likewise the glasses frames drawn back over the warp (``_draw_rigid``).
+        r._draw_rigid(frame, basis_weights(m), *r._head_transform(m))
         r._paint_mouth(frame, dst_lm, basis_weights(m), *r._head_transform(m))
         return frame
 

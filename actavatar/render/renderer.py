@@ -65,6 +65,7 @@ SMILE_UP_FH, SMILE_OUT_FW = 0.07, 0.08
 FROWN_DOWN_FH, FROWN_IN_FW = 0.06, 0.02
 PUCKER_NARROW = 0.3  # fraction of the mouth half-width
 BROW_UP_FH, BROW_DOWN_FH, BROW_IN_FW = 0.07, 0.035, 0.02
+RIGID_HOLE = 0.25  # glasses weight above which the frame is painted out of the warped copy (and fully redrawn)
 GAZE_X_EYE_WIDTHS, GAZE_Y_EYE_WIDTHS = 0.22, 0.10  # iris travel at gaze = +-1
 
 EXPRESSION_BASES = ("jaw_open", "smile_pos", "smile_neg", "lip_pucker", "brow_pos", "brow_neg")
@@ -411,11 +412,6 @@ class PortraitRenderer:
             vb = np.concatenate([b, ring_b, np.zeros((len(verts) - n_lm - n_ring, 2), np.float32)])
             fields.append((wmat @ vb).reshape(gh, gw, 2))
         fields = np.stack(fields).astype(np.float32)  # (K, gh, gw, 2)
-        # Glasses frames and hat brims stay rigid: expressions do not move them (the head still does).
-        self._rigid = rigid_weight(self.image, lm)
-        if self._rigid.any():
-            keep = 1.0 - cv2.resize(self._rigid, (gw, gh), interpolation=cv2.INTER_AREA)
-            fields *= keep[None, :, :, None]
         nz = np.abs(fields).max(axis=(0, 3)) > 1e-3
         ys, xs = np.nonzero(nz)
         if len(ys):
@@ -466,6 +462,25 @@ class PortraitRenderer:
         )
         jaw14 = LOWER_TEETH_FOLLOW * self._bases["jaw_open"][14]
         self._teeth_jaw = np.array([*jaw14, 0.0], np.float32)  # rigid mandible: one displacement for the row
+
+        # Glasses frames: drawn back over the expression warp from the head-moved portrait (``_draw_rigid``), in a
+        # grid-aligned box around them padded for the head's travel.
+        self._rigid = rigid_weight(self.image, lm)
+        self._rigid_box = None
+        if self._rigid.max() > 0.01:
+            ys, xs = np.nonzero(self._rigid > 0.01)
+            pad = int(0.25 * fw)
+            ay0, ay1, ax0, ax1 = (v * k for v in self._aroi)
+            y0, y1 = max((ys.min() - pad) // k * k, ay0), min(-(-(ys.max() + pad) // k) * k, ay1)
+            x0, x1 = max((xs.min() - pad) // k * k, ax0), min(-(-(xs.max() + pad) // k) * k, ax1)
+            self._rigid_box = (int(y0), int(y1), int(x0), int(x1))
+            # The warp moves a copy of the portrait with the frame painted out (else the brows would carry a bent
+            # ghost of the rim up with them); the frame itself is drawn over it, fully covering what was painted out.
+            hole = (self._rigid > RIGID_HOLE).astype(np.uint8)
+            cover = np.clip(self._rigid / RIGID_HOLE, 0.0, 1.0)
+            self._rigid_rgba = np.dstack([self.image, (255 * cover + 0.5).astype(np.uint8)])
+            clean = cv2.inpaint(self.image, hole, max(3, int(0.02 * fw)), cv2.INPAINT_TELEA)
+            self._image_rgba = cv2.cvtColor(clean, cv2.COLOR_RGB2RGBA)
 
         # Eyes (source coordinates): lid contours as functions of x, brow, iris.
         self._eyes = []
@@ -686,6 +701,29 @@ class PortraitRenderer:
         skin_y = top + (sy - top) * (skin_end - top) / np.maximum(edge - lash - top, 1e-3)
         return covered, np.where(sy > edge - lash, u - (edge - sy), skin_y)
 
+    def _draw_rigid(self, frame: np.ndarray, wts: np.ndarray, a: np.ndarray, t: np.ndarray) -> None:
+        """Glasses frames over the warped face, moved by the head pose only (in place on ``frame``)."""
+        if self._rigid_box is None:
+            return
+        k = GRID_STEP
+        y0, y1, x0, x1 = self._rigid_box
+        ay0, _, ax0, _ = self._aroi
+        fx, fy = self._forward_field(np.zeros_like(wts), a, t)
+        sl = np.s_[y0 // k - ay0 : y1 // k - ay0, x0 // k - ax0 : x1 // k - ax0]
+        # Backward map of the rigid part, to first order: a pixel's source is itself minus the head's displacement
+        # there (the head field is smooth and nearly uniform over the frame).
+        disp = cv2.resize(cv2.merge([fx[sl], fy[sl]]), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        src = self._identity_roi[y0 - ay0 * k : y1 - ay0 * k, x0 - ax0 * k : x1 - ax0 * k] - disp
+        patch = cv2.remap(self._rigid_rgba, src, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cover = patch[..., 3:].astype(np.float32) * np.float32(1 / 255)
+        roi = frame[y0:y1, x0:x1]
+        out = patch[..., :3].astype(np.float32)
+        out -= roi
+        out *= cover
+        out += roi
+        out += 0.5
+        roi[:] = out.astype(np.uint8)
+
     def _paint_mouth(
         self, frame: np.ndarray, dst_lm: np.ndarray, wts: np.ndarray, a: np.ndarray, t: np.ndarray
     ) -> None:
@@ -752,6 +790,7 @@ class PortraitRenderer:
         # (OpenCV remaps 4 channels faster than 3.)
         warped = cv2.remap(self._image_rgba, src, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB, dst=frame[ay0:ay1, ax0:ax1])
+        self._draw_rigid(frame, wts, a, t)
         self._paint_mouth(frame, dst_lm, wts, a, t)
         return frame
 

@@ -4,8 +4,12 @@ A frame is a strong, long edge that is not part of the face: on the photo's edge
 image) with the brows and eyes masked out (their own landmarks move them), in the eye band (brow top to below the
 lower lids), a connected edge that reaches past both outer eye corners (so across the nose bridge) and spans at
 least MIN_FRAME_FW by MIN_FRAME_FH is a frame: it runs over both eyes in one piece, while wrinkles, lashes, hair
-and skin texture break up into short bits. The result is a smooth weight in [0, 1] per pixel; ``PortraitRenderer``
-multiplies its expression fields by ``1 - weight``, so the frame moves with the skull (head pose) only.
+and skin texture break up into short bits. The result is a smooth weight in [0, 1] per pixel.
+
+``PortraitRenderer`` warps the face as usual (brows rise, cheeks lift) and then draws the frame back on top, taken
+from the portrait moved by the head pose alone, with this weight as its coverage: the frame is in front of the
+face, so the brows slide up behind it instead of bending it, and the warp itself stays smooth (holding the frame's
+pixels still inside the warp folded the skin where a brow rose into the rim).
 
 Hat brims and earrings need no detector: they lie outside the reach of every expression basis (a brim is a quarter
 face height or more above the brows, an earring below the ear lobe), which ``tests/test_render.py`` checks.
@@ -65,14 +69,6 @@ def rigid_weight(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     if not rigid.any():
         return np.zeros((h, w), np.float32)
     # Grow to the frame's body (an edge is its outline) and soften, so the warp bends smoothly around it.
-    grown = cv2.dilate(rigid, np.ones((3, 3), np.uint8), iterations=max(1, int(0.01 * fw)))
-    weight = np.clip(2.0 * cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.02 * fw), 0.0, 1.0)
-    # Whatever lies under the frame's top rim in its column is held too (a brow rising into a held rim would fold the
-    # warp), fading out from the lower lids to the bottom of the band, where the cheeks take over.
-    eye_bottom = int(lids[:, 1].max())
-    ramp = np.arange(y1 - y0, dtype=np.float32) + y0
-    fade = 1.0 - np.clip((ramp - eye_bottom) / max(y1 - eye_bottom, 1), 0.0, 1.0)
-    fade = fade * fade * (3 - 2 * fade)
-    held = np.maximum.accumulate(weight[y0:y1], axis=0) * fade[:, None]
-    weight[y0:y1] = np.maximum(weight[y0:y1], held)
+    grown = cv2.dilate(rigid, np.ones((3, 3), np.uint8), iterations=max(1, int(0.015 * fw)))
+    weight = np.clip(2.0 * cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.01 * fw), 0.0, 1.0)
     return weight

@@ -477,6 +477,10 @@ class PortraitRenderer:
             # The warp moves a copy of the portrait with the frame painted out (else the brows would carry a bent
             # ghost of the rim up with them); the frame itself is drawn over it, fully covering what was painted out.
             hole = (self._rigid > RIGID_HOLE).astype(np.uint8)
+            # The brows stay in the warped copy: raised, they come up from behind the frame's top bar.
+            for side in (0, 1):
+                brow_poly = np.round(lm[list(BROW_UPPER[side] + BROW_LOWER[side][::-1]), :2]).astype(np.int32)
+                cv2.fillPoly(hole, [brow_poly], 0)
             cover = np.clip(self._rigid / RIGID_HOLE, 0.0, 1.0)
             self._rigid_rgba = np.dstack([self.image, (255 * cover + 0.5).astype(np.uint8)])
             clean = cv2.inpaint(self.image, hole, max(3, int(0.02 * fw)), cv2.INPAINT_TELEA)

@@ -38,13 +38,22 @@ def rigid_weight(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
     _, _, _, fw, fh = face_frame(lm)
     gray = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (0, 0), max(0.6, 0.004 * fw))
     edges = cv2.Canny(gray, 40, 110) > 0
+    strong = cv2.Canny(gray, 90, 220) > 0  # a frame's outline is high-contrast; the wrinkles it touches are not
     # Face features are not accessories (their own landmarks move them).
-    feat = np.zeros((h, w), np.uint8)
+    feat, eyes, brows_m = (np.zeros((h, w), np.uint8) for _ in range(3))
     g = max(2, int(0.015 * fw))
     for s in (0, 1):
-        feat |= _fill((h, w), lm[list(EYE_UPPER[s] + EYE_LOWER[s][::-1])], g)
-        feat |= _fill((h, w), lm[list(BROW_UPPER[s] + BROW_LOWER[s][::-1])], g)
+        eyes |= _fill((h, w), lm[list(EYE_UPPER[s] + EYE_LOWER[s][::-1])], g)
+        # ... with the lid skin above it, which a blink stretches down over the eye (LID_SKIN_BAND of the renderer)
+        up, brow = lm[list(EYE_UPPER[s]), :2], lm[list(BROW_LOWER[s]), :2]
+        o = np.argsort(brow[:, 0])
+        top = up.copy()
+        top[:, 1] += 0.65 * (np.interp(up[:, 0], brow[o, 0], brow[o, 1]) - up[:, 1])
+        eyes |= _fill((h, w), np.concatenate([up, top[::-1]]), g)
+        brows_m |= _fill((h, w), lm[list(BROW_UPPER[s] + BROW_LOWER[s][::-1])], 0)
+    feat |= eyes | cv2.dilate(brows_m, np.ones((2 * g + 1,) * 2, np.uint8))
     edges &= feat == 0
+    strong &= feat == 0
     rigid = np.zeros((h, w), np.uint8)
 
     # Glasses: in the eye band, long connected edges that are not brows, lids or wrinkles (those are short).
@@ -65,10 +74,12 @@ def rigid_weight(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
         and left[i] <= outer_l < mid < outer_r <= left[i] + width[i]
     ]  # fmt: skip
     if long:
-        rigid[y0:y1, x0:x1] |= (np.isin(labels, long) & edges[y0:y1, x0:x1]).astype(np.uint8)
+        rigid[y0:y1, x0:x1] |= (np.isin(labels, long) & strong[y0:y1, x0:x1]).astype(np.uint8)
     if not rigid.any():
         return np.zeros((h, w), np.float32)
     # Grow to the frame's body (an edge is its outline) and soften, so the warp bends smoothly around it.
     grown = cv2.dilate(rigid, np.ones((3, 3), np.uint8), iterations=max(1, int(0.015 * fw)))
     weight = np.clip(2.0 * cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.01 * fw), 0.0, 1.0)
+    # The eyes behind the lenses (and their lid skin) are not part of the frame: lids close and irises move.
+    weight *= 1.0 - cv2.GaussianBlur(eyes.astype(np.float32), (0, 0), 0.005 * fw + 0.5)
     return weight

@@ -469,7 +469,7 @@ class PortraitRenderer:
         self._rigid_box = None
         if self._rigid.max() > 0.01:
             ys, xs = np.nonzero(self._rigid > 0.01)
-            pad = int(0.25 * fw)
+            pad = int(0.08 * fw)  # the box follows the head (below); this covers a roll's spread across the rim
             ay0, ay1, ax0, ax1 = (v * k for v in self._aroi)
             y0, y1 = max((ys.min() - pad) // k * k, ay0), min(-(-(ys.max() + pad) // k) * k, ay1)
             x0, x1 = max((xs.min() - pad) // k * k, ax0), min(-(-(xs.max() + pad) // k) * k, ax1)
@@ -711,22 +711,35 @@ class PortraitRenderer:
             return
         k = GRID_STEP
         y0, y1, x0, x1 = self._rigid_box
-        ay0, _, ax0, _ = self._aroi
-        fx, fy = self._forward_field(np.zeros_like(wts), a, t)
-        sl = np.s_[y0 // k - ay0 : y1 // k - ay0, x0 // k - ax0 : x1 // k - ax0]
-        # Backward map of the rigid part, to first order: a pixel's source is itself minus the head's displacement
-        # there (the head field is smooth and nearly uniform over the frame).
-        disp = cv2.resize(cv2.merge([fx[sl], fy[sl]]), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        ay0, ay1, ax0, ax1 = self._aroi
+        # The box moves with the head: shifted by the head's displacement at its centre, in whole grid cells.
+        rc, cc = (y0 + y1) // (2 * k) - ay0, (x0 + x1) // (2 * k) - ax0
+        rz_c, hw_c = float(self._rel_z[rc, cc]), float(self._hw_roi[rc, cc])
+        rx_c, ry_c = float(self._rel_x[0, cc]), float(self._rel_y[rc, 0])
+        dx = hw_c * ((a[0, 0] - 1) * rx_c + a[0, 1] * ry_c + a[0, 2] * rz_c + t[0])
+        dy = hw_c * (a[1, 0] * rx_c + (a[1, 1] - 1) * ry_c + a[1, 2] * rz_c + t[1])
+        sy, sx = int(round(dy / k)), int(round(dx / k))
+        sy = min(max(sy, ay0 - y0 // k), ay1 - y1 // k)
+        sx = min(max(sx, ax0 - x0 // k), ax1 - x1 // k)
+        y0, y1, x0, x1 = y0 + sy * k, y1 + sy * k, x0 + sx * k, x1 + sx * k
+        r0, r1, c0, c1 = y0 // k - ay0, y1 // k - ay0, x0 // k - ax0, x1 // k - ax0
+        # The head's displacement on the box's grid points (the rigid part of ``_forward_field``), then the backward
+        # map to first order: a pixel's source is itself minus that displacement (smooth, nearly uniform here).
+        rx, ry, rz, hw = (
+            self._rel_x[:, c0:c1],
+            self._rel_y[r0:r1],
+            self._rel_z[r0:r1, c0:c1],
+            self._hw_roi[r0:r1, c0:c1],
+        )
+        fx = hw * (((a[0, 0] - 1) * rx + t[0]) + a[0, 1] * ry + a[0, 2] * rz)
+        fy = hw * ((a[1, 0] * rx + t[1]) + (a[1, 1] - 1) * ry + a[1, 2] * rz)
+        disp = cv2.resize(cv2.merge([fx, fy]), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         src = self._identity_roi[y0 - ay0 * k : y1 - ay0 * k, x0 - ax0 * k : x1 - ax0 * k] - disp
         patch = cv2.remap(self._rigid_rgba, src, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        cover = patch[..., 3:].astype(np.float32) * np.float32(1 / 255)
+        cover = patch[..., 3].astype(np.float32)
+        cover *= np.float32(1 / 255)
         roi = frame[y0:y1, x0:x1]
-        out = patch[..., :3].astype(np.float32)
-        out -= roi
-        out *= cover
-        out += roi
-        out += 0.5
-        roi[:] = out.astype(np.uint8)
+        roi[:] = cv2.blendLinear(np.ascontiguousarray(patch[..., :3]), roi, cover, 1.0 - cover)
 
     def _paint_mouth(
         self, frame: np.ndarray, dst_lm: np.ndarray, wts: np.ndarray, a: np.ndarray, t: np.ndarray

@@ -42,7 +42,11 @@ def main() -> None:
         pooled_rel.append(rel)
         rows[video.name] = {"frames": len(jaw), "fps": track.fps, "raw": stats(jaw), "rel_p2": stats(rel)}
         print(video.name, rows[video.name], flush=True)
-    summary = {"clips": rows, "pooled_raw": stats(np.concatenate(pooled)), "pooled_rel_p2": stats(np.concatenate(pooled_rel))}
+    summary = {
+        "clips": rows,
+        "pooled_raw": stats(np.concatenate(pooled)),
+        "pooled_rel_p2": stats(np.concatenate(pooled_rel)),
+    }
     print("pooled raw", summary["pooled_raw"])
     print("pooled rel_p2", summary["pooled_rel_p2"])
     if args.json:

@@ -150,10 +150,21 @@ def paint_interior(
     t = np.clip((yy - yu) / gap, 0, 1)
     wall = 1.0 - 4.0 * t * (1.0 - t)  # 1 at the lips, 0 half-way
     core = np.exp(-(((xx - cx) / (0.5 * half)) ** 2) - ((t - 0.45) / 0.35) ** 2)  # the throat's opening
-    shade = (0.4 + 1.6 * wall) * (1.0 - 0.45 * side2) * (1.0 - 0.6 * core)
-    colour = shade[..., None] * palette.throat
+    # Each layer is a scalar weight per pixel (its coverage times its shading); colours are mixed once at the end.
+    w_throat = (0.4 + 1.6 * wall) * (1.0 - 0.45 * side2) * (1.0 - 0.6 * core)
+    w_tongue = w_teeth = None
     lift = np.float32(0.012 * fh)  # lips shadow the teeth and tongue just inside them
     lip_shadow = (0.7 + 0.3 * _smoothstep((yy - yu) / lift)) * (0.7 + 0.3 * _smoothstep((yl - yy) / lift))
+
+    def cover(w_layer: np.ndarray | None, m: np.ndarray, shade: np.ndarray) -> np.ndarray:
+        """Layer ``m`` (coverage) with ``shade`` in front of what is there: returns its weight, thins the others."""
+        nonlocal w_throat, w_tongue, w_teeth
+        keep = 1.0 - m
+        w_throat = w_throat * keep
+        w_tongue = None if w_tongue is None else w_tongue * keep
+        w_teeth = None if w_teeth is None else w_teeth * keep
+        return m * shade if w_layer is None else w_layer + m * shade
+
     if teeth_lo is not None:
         ylt = line(teeth_lo)
         ylt += f32(0.012 * fh) * side2  # the lower arch curves down and back towards the sides
@@ -163,14 +174,14 @@ def paint_interior(
         tongue_m = _smoothstep((yy - y_tongue) / 2.0)
         below = np.maximum(yy - y_tongue, 0.0) / f32(0.03 * fh)
         groove = 1.0 - 0.12 * np.exp(-(((xx - cx) / (0.08 * half)) ** 2))
-        t_shade = (0.55 + 0.5 * np.exp(-below)) * (1.0 - 0.45 * side2) * groove
-        colour += tongue_m[..., None] * (t_shade[..., None] * palette.tongue - colour)
+        t_shade = (0.55 + 0.5 * np.exp(-below)) * ((1.0 - 0.45 * side2) * groove)
+        w_tongue = cover(w_tongue, tongue_m, t_shade)
     if teeth_lo is not None and teeth:
         lower_m = _smoothstep((yy - ylt) / 1.2) * _smoothstep((TEETH_HALF_WIDTH * 0.92 - side) / 0.08)
         lower_m *= _smoothstep((ylt + f32(TEETH_HEIGHT_FH * 0.8 * fh) - yy) / 1.5)
         s = (0.8 - 0.5 * side2) * _tooth_gaps(side, TOOTH_EDGES_LOWER, 0.012)
         s = s * (0.85 + 0.15 * _smoothstep((yy - ylt) / (0.01 * fh)))  # translucent incisal edge
-        colour += lower_m[..., None] * (s[..., None] * palette.teeth - colour)
+        w_teeth = cover(w_teeth, lower_m, s)
     if teeth_up is not None and teeth:
         yut = line(teeth_up)
         yut -= f32(0.01 * fh) * side2  # the smile arc: the upper edge rises towards the canines
@@ -178,11 +189,15 @@ def paint_interior(
         upper_m *= _smoothstep((yy - (yut - f32(TEETH_HEIGHT_FH * fh))) / 1.5)
         s = (1.0 - 0.55 * side2) * _tooth_gaps(side, TOOTH_EDGES_UPPER, 0.012)
         s = s * (0.86 + 0.14 * _smoothstep((yut - yy) / (0.012 * fh)))
-        colour += upper_m[..., None] * (s[..., None] * palette.teeth - colour)
-    colour *= lip_shadow[..., None]
-    colour -= roi
-    colour *= alpha[..., None]
-    colour += roi
+        w_teeth = cover(w_teeth, upper_m, s)
+    # out = roi + alpha * (shadow * sum_k w_k colour_k - roi), mixed in OpenCV's 3-channel ops.
+    shadow = alpha * lip_shadow
+    colour = cv2.merge([w_throat * shadow] * 3) * palette.throat
+    for w_layer, rgb in ((w_tongue, palette.tongue), (w_teeth, palette.teeth)):
+        if w_layer is not None:
+            colour += cv2.merge([w_layer * shadow] * 3) * rgb
+    keep = cv2.merge([1.0 - alpha] * 3)
+    colour += roi * keep
     colour += 0.5
     np.clip(colour, 0, 255, out=colour)
     roi[:] = colour.astype(np.uint8)

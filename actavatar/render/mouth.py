@@ -27,6 +27,7 @@ LOWER_TEETH_EDGE_FH = -0.004  # the lower incisors close behind the upper ones, 
 TEETH_HEIGHT_FH = 0.05  # visible crown height of the incisors
 LOWER_TEETH_FOLLOW = 0.85  # the lower incisors sit behind the lower lip: they move a little less than it
 TONGUE_RISE = 0.45  # tongue top above the lower teeth edge, as a fraction of the teeth gap (centre)
+TEXTURE_SIZE, TEXTURE_AMPLITUDE = 256, 0.12  # mottling of throat and tongue: tile side (px), relative std
 TEETH_HALF_WIDTH = 0.82  # fraction of the inner mouth's half-width over which teeth are visible
 # Tooth boundaries from the midline outwards, as fractions of the mouth half-width (incisors, laterals, canines).
 TOOTH_EDGES_UPPER = (0.0, 0.2, 0.36, 0.52, 0.66, 0.78)
@@ -52,6 +53,9 @@ class MouthPalette:
     teeth: np.ndarray
     tongue: np.ndarray
     throat: np.ndarray
+    # (TEXTURE_SIZE, TEXTURE_SIZE) float32 around 1: the soft tissue's mottling (fixed per portrait, so it rides with
+    # the mouth instead of flickering), its grain scaled to the face
+    texture: np.ndarray
 
     @staticmethod
     def from_portrait(image: np.ndarray, lm: np.ndarray, fh: float, teeth_shown: bool) -> MouthPalette:
@@ -97,10 +101,14 @@ class MouthPalette:
             level = max(0.9 * float(sclera.mean()), min(1.4 * float(skin.mean()), 235.0))
             teeth = level * (0.75 * hue(sclera) + 0.25 * hue(skin))
         f = np.float32
+        noise = np.random.default_rng(0).standard_normal((TEXTURE_SIZE, TEXTURE_SIZE)).astype(f)
+        noise = cv2.GaussianBlur(noise, (0, 0), max(0.8, 0.006 * fh))
+        noise *= f(TEXTURE_AMPLITUDE / max(float(noise.std()), 1e-6))
         return MouthPalette(
             teeth=np.clip(teeth, 0, 255).astype(f),
             tongue=np.clip(0.8 * lip, 0, 255).astype(f),
             throat=np.clip(0.35 * lip, 0, 255).astype(f),
+            texture=np.clip(1.0 + noise, 0.5, 1.5).astype(f),
         )
 
 
@@ -190,6 +198,13 @@ def paint_interior(
         s = (1.0 - 0.55 * side2) * _tooth_gaps(side, TOOTH_EDGES_UPPER, 0.012)
         s = s * (0.86 + 0.14 * _smoothstep((yut - yy) / (0.012 * fh)))
         w_teeth = cover(w_teeth, upper_m, s)
+    # Throat and tongue are mottled: the texture tile is anchored at the upper lip's centre, so it moves with it.
+    c = TEXTURE_SIZE // 2
+    ty0, tx0 = y0 - int(round(float(np.interp(cx, xx, yu)))) + c // 2, x0 - int(round(float(cx))) + c
+    if 0 <= ty0 and ty0 + h <= TEXTURE_SIZE and 0 <= tx0 and tx0 + w <= TEXTURE_SIZE:
+        grain = palette.texture[ty0 : ty0 + h, tx0 : tx0 + w]
+        w_throat = w_throat * grain
+        w_tongue = None if w_tongue is None else w_tongue * grain
     # out = roi + alpha * (shadow * sum_k w_k colour_k - roi), mixed in OpenCV's 3-channel ops.
     shadow = alpha * lip_shadow
     colour = cv2.merge([w_throat * shadow] * 3) * palette.throat

@@ -255,7 +255,7 @@ SMILE_MAX_AREA = 2.0
 @pytest.mark.parametrize(
     "params",
     [dict(smile=1.0), dict(smile=-1.0), dict(brow_raise=1.0), dict(brow_raise=-1.0), dict(lip_pucker=1.0),
-     dict(jaw_open=1.0), dict(jaw_open=0.5, smile=0.6, brow_raise=0.6)],
+     dict(jaw_open=0.3), dict(jaw_open=0.6), dict(jaw_open=1.0), dict(jaw_open=0.5, smile=0.6, brow_raise=0.6)],
     ids=lambda p: "+".join(p),
 )  # fmt: skip
 def test_warp_area_distortion_is_bounded(renderer, params):

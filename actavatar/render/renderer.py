@@ -57,9 +57,9 @@ JAW_GAP_FH = 0.35  # inner-lip gap at jaw_open = 1 (motion.py contract)
 # stressed syllable never opens to a scream. Both read with ``extract_motion`` (raw, as for footage) on five real
 # talking-head clips (LivePortrait's driving videos d3, d12, d13, d18, d20; 1280 frames; scripts/
 # measure_speech_opening.py): p95 0.343, max 0.546, divided by the extractor's own under-reading of an opening jaw
-# on this renderer (gain 0.94 in extract_calibration.json) to give renderer units.
+# on this renderer (gain 0.95 in extract_calibration.json) to give renderer units.
 JAW_SPEECH_P95, JAW_SPEECH_MAX = 0.36, 0.58
-JAW_BLEND_FH = 0.12  # height of the band where the skin beside the mouth passes from skull to jaw
+JAW_BLEND_FH = 0.16  # height of the band where the skin beside the mouth passes from skull to jaw
 SMILE_SIGMA_FW = 0.13  # reach of a mouth corner's pull (0.09 bunched the cheek up to 2.8x: rubber)
 SMILE_UP_FH, SMILE_OUT_FW = 0.07, 0.08
 FROWN_DOWN_FH, FROWN_IN_FW = 0.06, 0.02

@@ -7,7 +7,8 @@ expression, so a neutral motion renders the input photo unchanged. Units:
   yaw > 0 = the face turns to the image's right, roll > 0 = head tilts clockwise in the image.
 - ``head_tx``/``head_ty``: translation in face widths (x > 0 = image right, y > 0 = image down).
 - ``head_scale``: log of the relative face size (0.1 ~= 10% larger: leaning in).
-- ``jaw_open``: 0 closed .. 1 wide open (lip gap of ~0.35 face heights at 1).
+- ``jaw_open``: 0 closed .. 1 wide open (lip gap of ~0.35 face heights at 1 before the renderer bounds it to real
+  speech: linear up to 0.36, tending to 0.58, ``render.renderer.speech_jaw``).
 - ``smile``: -1 frown .. 0 neutral .. 1 broad smile (mouth corners up and out).
 - ``lip_pucker``: 0 .. 1 (pout / purse: mouth narrower and lips forward).
 - ``blink_left``/``blink_right``: 0 open .. 1 closed; left/right as seen in the image.

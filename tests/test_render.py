@@ -154,3 +154,127 @@ def test_out_of_range_and_nan_are_clipped(renderer):
     assert psnr(frame, renderer.image) >= 40
     extreme = renderer.render(np.full(MOTION_DIM, 1e6, np.float32))
     assert extreme.dtype == np.uint8
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Realism (issue 23): an inner mouth lit by the portrait, speech-sized openings, rigid glasses, bounded distortion.
+
+
+def inner_mouth(r: PortraitRenderer, m: np.ndarray, shrink: int = 2) -> np.ndarray:
+    """Bool mask of the frame's parted inner-lip polygon (eroded by ``shrink`` px, clear of the lip edge)."""
+    import cv2
+
+    from actavatar.render.face import LIP_LOWER_INNER, LIP_UPPER_INNER
+
+    lm = r.landmarks_for(m)
+    w, h = r.frame_size
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round(lm[list(LIP_UPPER_INNER + LIP_LOWER_INNER[::-1])]).astype(np.int32)], 1)
+    return cv2.erode(mask, np.ones((2 * shrink + 1,) * 2, np.uint8)).astype(bool)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@pytest.mark.parametrize("path", PORTRAITS, ids=lambda p: p.stem)
+def test_grayscale_portrait_gives_a_grayscale_mouth(path):
+    gray = np.repeat(load_portrait(path).mean(-1, keepdims=True), 3, -1).astype(np.uint8)
+    r = PortraitRenderer(gray, analyze_face(gray), size=512)
+    for jaw in (0.2, 0.4, 1.0):
+        m = motion(jaw_open=jaw, smile=0.3)
+        frame = r.render(m).astype(np.int16)
+        inside = inner_mouth(r, m, shrink=0)
+        assert inside.sum() > 50
+        chroma = frame.max(-1) - frame.min(-1)
+        assert chroma[inside].max() <= 2, f"jaw {jaw}: a grayscale photo got a coloured mouth"
+
+
+def test_open_mouth_of_a_closed_mouth_photo_shows_teeth_tongue_and_throat():
+    # Grace Hopper's mouth is closed in the photo: everything inside an opened mouth is painted.
+    image = load_portrait(next(p for p in PORTRAITS if p.stem == "grace_hopper"))
+    r = PortraitRenderer(image, analyze_face(image), size=512)
+    assert not r._teeth_split
+    lm = r.face.landmarks
+    skin = np.median(luma(r.image[int(lm[50, 1]) - 4 : int(lm[50, 1]) + 4, int(lm[50, 0]) - 4 : int(lm[50, 0]) + 4]))
+    for jaw in (0.25, 0.4):
+        m = motion(jaw_open=jaw)
+        inside = inner_mouth(r, m)
+        y = luma(r.render(m))[inside]
+        bright = (y > skin).mean()  # teeth are brighter than the cheek skin; no other part of the mouth is
+        assert bright > 0.12, f"jaw {jaw}: only {bright:.0%} of the mouth is teeth-bright"
+        dark = np.sort(y)[: len(y) // 2]
+        assert dark.mean() < 0.5 * skin, "the throat is dark"
+        assert dark.std() > 4, f"jaw {jaw}: the darker half is a flat fill (std {dark.std():.1f})"
+
+
+def test_jaw_opening_is_bounded_to_speech_and_lips_keep_their_thickness(renderer):
+    from actavatar.render.renderer import JAW_GAP_FH, JAW_SPEECH_MAX
+
+    lm0 = renderer.face.landmarks
+    fh = lm0[152, 1] - lm0[10, 1]
+    gaps = [renderer.landmarks_for(motion(jaw_open=j)) for j in (0.3, 0.6, 1.0)]
+    opening = [(lm[14, 1] - lm[13, 1]) - (lm0[14, 1] - lm0[13, 1]) for lm in gaps]
+    assert opening[0] < opening[1] < opening[2] <= 1.02 * JAW_SPEECH_MAX * JAW_GAP_FH * fh
+    for lm in gaps:
+        for outer, inner in ((0, 13), (17, 14), (39, 81), (181, 178)):  # centre and side of each lip
+            rest, now = abs(lm0[inner, 1] - lm0[outer, 1]), abs(lm[inner, 1] - lm[outer, 1])
+            assert abs(now - rest) <= 0.03 * rest + 0.1, f"lip {outer}-{inner}: {rest:.1f} -> {now:.1f} px"
+
+
+def test_glasses_stay_rigid_and_are_found_only_on_glasses():
+    found = {}
+    for path in PORTRAITS:
+        image = load_portrait(path)
+        r = PortraitRenderer(image, analyze_face(image), size=512)
+        found[path.stem] = r._rigid
+        if path.stem != "grace_hopper":
+            continue
+        frame = r.render(motion(brow_raise=1.0)).astype(np.float32)
+        base = r.image.astype(np.float32)
+        diff = np.abs(frame - base).max(-1)
+        rim = r._rigid > 0.9
+        assert rim.sum() > 2000
+        assert np.percentile(diff[rim], 95) <= 8, "the glasses frame bends with the brows"
+        # The hat brim, a quarter face height and more above the brows, does not move either.
+        brim_y = int(r.face.landmarks[10, 1] - 0.25 * (r.face.landmarks[152, 1] - r.face.landmarks[10, 1]))
+        assert np.percentile(diff[:brim_y], 99.9) <= 2 and diff[:brim_y].max() <= 8
+    assert found["grace_hopper"].max() > 0.9
+    assert found["astronaut"].max() == 0 and found["obama"].max() == 0
+
+
+# Area change of the warp (source area per frame pixel, Jacobian determinant of the backward map) over the face's skin
+# (lips and eyes excluded: the mouth parts and the lids are painted or resampled), at each expression's full strength.
+# Bounds: 1st percentile >= 0.4 (stretch), 99th <= 2.6 (compression: the forehead between rising brows and the
+# still hairline), never <= 0 (a fold). Before the smile, jaw and brow fields were reworked: minima 0.06 to -0.8
+# (folds at the jaw line and beside the outer eye corners), smile maxima 2.1-2.8 (the rubber cheek).
+AREA_BOUNDS = (0.4, 2.6)
+SMILE_MAX_AREA = 2.0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(smile=1.0), dict(smile=-1.0), dict(brow_raise=1.0), dict(brow_raise=-1.0), dict(lip_pucker=1.0),
+     dict(jaw_open=0.3), dict(jaw_open=0.6), dict(jaw_open=1.0), dict(jaw_open=0.5, smile=0.6, brow_raise=0.6)],
+    ids=lambda p: "+".join(p),
+)  # fmt: skip
+def test_warp_area_distortion_is_bounded(renderer, params):
+    import cv2
+
+    from actavatar.render.face import EYE_LOWER, EYE_UPPER, FACE_OVAL, LIP_LOWER_OUTER, LIP_UPPER_OUTER
+
+    m = motion(**params)
+    det = renderer.area_change(m)
+    lm = renderer.landmarks_for(m)
+    w, h = renderer.frame_size
+    face, skip = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    cv2.fillPoly(face, [np.round(lm[list(FACE_OVAL)]).astype(np.int32)], 1)
+    for poly in [LIP_UPPER_OUTER + LIP_LOWER_OUTER[::-1]] + [EYE_UPPER[s] + EYE_LOWER[s][::-1] for s in (0, 1)]:
+        cv2.fillPoly(skip, [np.round(lm[list(poly)]).astype(np.int32)], 1)
+    skip = cv2.dilate(skip, np.ones((7, 7), np.uint8))
+    d = det[(face > 0) & (skip == 0)]
+    assert d.min() > 0, "the warp folds over"
+    lo, hi = np.percentile(d, [1, 99])
+    assert AREA_BOUNDS[0] <= lo and hi <= AREA_BOUNDS[1], f"area change p1 {lo:.2f}, p99 {hi:.2f}"
+    if set(params) == {"smile"}:
+        assert d.max() <= SMILE_MAX_AREA

@@ -1,8 +1,9 @@
 """The sped-up renderer draws the same frames as the straightforward per-frame math it replaced.
 
-``Reference`` below is that math, kept verbatim (dense Newton with ``np.gradient`` and ``np.where``, float64 mouth
-painting, eyelids on copies, one 3-channel remap): every frame of a talking sequence and a few extreme poses must
-match it at >= 45 dB PSNR. The speed itself is measured by ``benchmarks/bench_render.py``, not here.
+``Reference`` below is that math, kept verbatim (dense Newton with ``np.gradient`` and ``np.where``, eyelids on
+copies, one 3-channel remap; the mouth interior and the glasses overlay are the renderer's own): every frame of a
+talking sequence and a few extreme poses must match it at >= 45 dB PSNR. The speed itself is measured by
+``benchmarks/bench_render.py``, not here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from actavatar.render.renderer import (
     GAZE_Y_EYE_WIDTHS,
     GRID_STEP,
     _sample,
-    _smoothstep,
     basis_weights,
     clip_motion,
 )
@@ -160,46 +160,6 @@ class Reference:
                 out_y = np.where(covered, lid_y, out_y)
             roi[..., 0], roi[..., 1] = out_x, out_y
 
-    def paint_mouth(self, frame: np.ndarray, dst_lm: np.ndarray) -> None:
-        r = self.r
-        up_mid, lo_mid = r._mouth_upper[len(r._mouth_upper) // 2], r._mouth_lower[len(r._mouth_lower) // 2]
-        gap = float(np.linalg.norm(dst_lm[lo_mid] - dst_lm[up_mid]))
-        alpha_open = float(np.clip((gap - r._gap0) / (0.03 * r._fh), 0.0, 1.0))
-        if alpha_open <= 0:
-            return
-        upper, lower = dst_lm[r._mouth_upper], dst_lm[r._mouth_lower]
-        poly = np.concatenate([upper, lower[::-1]])
-        h, w = frame.shape[:2]
-        x0, y0 = np.floor(poly.min(0)).astype(int) - 2
-        x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        mask = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255.0
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        ou, ol = np.argsort(upper[:, 0]), np.argsort(lower[:, 0])
-        yu = np.interp(xx, upper[ou, 0], upper[ou, 1])
-        yl = np.interp(xx, lower[ol, 0], lower[ol, 1])
-        local_gap = np.maximum(yl - yu, 1e-3)
-        cx, half = (poly[:, 0].min() + poly[:, 0].max()) / 2, max(np.ptp(poly[:, 0]) / 2, 1.0)
-        side = np.clip(np.abs(xx - cx) / half, 0, 1)
-        t = np.clip((yy - yu) / local_gap, 0, 1)
-        shade = (0.6 + 0.4 * t) * (1 - 0.6 * side**2)
-        colour = np.array([58, 20, 24], np.float32) * shade[..., None]
-        teeth_h = np.minimum(0.22 * local_gap, 0.035 * r._fh)
-        upper_teeth = _smoothstep((teeth_h - (yy - yu)) / 1.5) * (1 - side**2) * _smoothstep(local_gap / 6.0)
-        upper_teeth *= 0.0 if r._teeth_split else 1.0
-        lower_teeth = _smoothstep((0.35 * teeth_h - (yl - yy)) / 1.5) * (1 - side**2) * 0.5
-        tooth = np.array([200, 190, 176], np.float32) * (1 - 0.45 * side[..., None] ** 2)
-        tooth = tooth * (0.8 + 0.2 * np.clip((yy - yu) / np.maximum(teeth_h, 1.0), 0, 1))[..., None]
-        colour = colour * (1 - upper_teeth[..., None]) + tooth * upper_teeth[..., None]
-        colour = colour * (1 - lower_teeth[..., None]) + 0.75 * tooth * lower_teeth[..., None]
-        a = (mask * alpha_open)[..., None]
-        roi = frame[y0:y1, x0:x1].astype(np.float32)
-        frame[y0:y1, x0:x1] = (roi * (1 - a) + colour * a + 0.5).astype(np.uint8)
-
     def render(self, motion: np.ndarray) -> np.ndarray:
         r = self.r
         m = clip_motion(motion)
@@ -210,10 +170,15 @@ class Reference:
         ay0, ay1, ax0, ax1 = (v * GRID_STEP for v in r._aroi)
         self.apply_eyes(src, m, dst_lm - np.array([ax0, ay0], np.float32))
         frame = r.image.copy()
+        warped = np.ascontiguousarray(r._image_rgba[..., :3])  # (the portrait, glasses frames painted out)
         frame[ay0:ay1, ax0:ax1] = cv2.remap(
-            r.image, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            warped, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        self.paint_mouth(frame, dst_lm)
+        # The mouth interior is the renderer's own painter (``mouth.paint_interior``): it was redrawn after the warp
+        # was optimised, and is tested for its look in tests/test_render.py.
+        # Likewise the glasses frames drawn back over the warp (``_draw_rigid``).
+        r._draw_rigid(frame, basis_weights(m), *r._head_transform(m))
+        r._paint_mouth(frame, dst_lm, basis_weights(m), *r._head_transform(m))
         return frame
 
 

@@ -61,7 +61,7 @@ AMPLITUDES: dict[str, tuple[float, float]] = {
     "head_tx": (0.03, 0.06),
     "head_ty": (0.03, 0.06),
     "head_scale": (0.05, 0.1),
-    "jaw_open": (0.3, 0.6),
+    "jaw_open": (0.2, 0.35),  # below the renderer's speech bound (JAW_SPEECH_P95): the gain is the extractor's alone
     "smile": (0.4, 0.8),
     "lip_pucker": (0.4, 0.8),
     "blink_left": (0.5, 0.9),

@@ -42,13 +42,30 @@ from .face import (
     FaceAnalysis,
     face_frame,
 )
+from .mouth import (
+    LOWER_TEETH_EDGE_FH,
+    LOWER_TEETH_FOLLOW,
+    UPPER_TEETH_EDGE_FH,
+    MouthPalette,
+    paint_interior,
+)
+from .rigid import rigid_weight
 
 # Basis magnitudes at parameter 1, in face widths (fw) or face heights (fh, forehead-to-chin landmarks).
 JAW_GAP_FH = 0.35  # inner-lip gap at jaw_open = 1 (motion.py contract)
+# jaw_open is rendered linearly up to the p95 of real speech and saturates smoothly towards its maximum there, so a
+# stressed syllable never opens to a scream. Both read with ``extract_motion`` (raw, as for footage) on five real
+# talking-head clips (LivePortrait's driving videos d3, d12, d13, d18, d20; 1280 frames; scripts/
+# measure_speech_opening.py): p95 0.343, max 0.546, divided by the extractor's own under-reading of an opening jaw
+# on this renderer (gain 0.95 in extract_calibration.json) to give renderer units.
+JAW_SPEECH_P95, JAW_SPEECH_MAX = 0.36, 0.58
+JAW_BLEND_FH = 0.16  # height of the band where the skin beside the mouth passes from skull to jaw
+SMILE_SIGMA_FW = 0.13  # reach of a mouth corner's pull (0.09 bunched the cheek up to 2.8x: rubber)
 SMILE_UP_FH, SMILE_OUT_FW = 0.07, 0.08
 FROWN_DOWN_FH, FROWN_IN_FW = 0.06, 0.02
 PUCKER_NARROW = 0.3  # fraction of the mouth half-width
 BROW_UP_FH, BROW_DOWN_FH, BROW_IN_FW = 0.07, 0.035, 0.02
+RIGID_HOLE = 0.25  # glasses weight above which the frame is painted out of the warped copy (and fully redrawn)
 GAZE_X_EYE_WIDTHS, GAZE_Y_EYE_WIDTHS = 0.22, 0.10  # iris travel at gaze = +-1
 
 EXPRESSION_BASES = ("jaw_open", "smile_pos", "smile_neg", "lip_pucker", "brow_pos", "brow_neg")
@@ -135,26 +152,33 @@ def expression_bases(landmarks: np.ndarray) -> dict[str, np.ndarray]:
     split_v = (v[list(LIP_UPPER_INNER)] + v[list(LIP_LOWER_INNER)]) / 2
     order = np.argsort(split_u)
     v_split = np.interp(u, split_u[order], split_v[order])
-    lower = np.clip((v - v_split) / (0.08 * fh) + 0.5, 0.0, 1.0)
+    lower = np.clip((v - v_split) / (JAW_BLEND_FH * fh) + 0.5, 0.0, 1.0)
     lower = lower * lower * (3 - 2 * lower)
     for i in range(n):
         lower[i] = 0.0 if i in upper_lip - corners else 1.0 if i in lower_lip - corners else lower[i]
     lower[list(corners)] = 0.45
-    z_ear = landmarks[[CHEEK_L, CHEEK_R], 2].mean()
-    depth = np.clip((z_ear - landmarks[:, 2]) / max(z_ear - landmarks[14, 2], 1e-3), 0.0, 1.0)
+    # (the smoothed relief, not the raw z: its bumps along the jaw line bunched the skin there into a crease)
+    z = face_relief(landmarks[:_NUM_MESH_LANDMARKS])
+    z = np.concatenate([z, landmarks[_NUM_MESH_LANDMARKS:, 2]])
+    z_ear = z[[CHEEK_L, CHEEK_R]].mean()
+    depth = np.clip((z_ear - z) / max(z_ear - z[14], 1e-3), 0.0, 1.0)
     gap = JAW_GAP_FH * fh
     up_lip = (1 - lower) * np.exp(-np.sum((pts - mouth_c) ** 2, 1) / (0.5 * mouth_w) ** 2) * (v < v_split + 1)
     # The lower lip sags most in the middle: its corners stay tied to the mouth corners.
     lateral = np.clip(np.abs(u - u_mc) / (0.5 * mouth_w), 0.0, 1.0)
     sag = np.ones(n)
     sag[list(lower_lip - corners)] = 1.0 - 0.55 * lateral[list(lower_lip - corners)] ** 2
-    jaw = along(0.0, 0.9 * gap * lower * depth * sag - 0.1 * gap * up_lip * (1.0 - 0.6 * lateral**2))
+    jaw_v = 0.9 * gap * lower * depth * sag - 0.1 * gap * up_lip * (1.0 - 0.6 * lateral**2)
+    # Lips keep their thickness: each outer lip point moves with the inner one it faces.
+    for outer, inner in ((LIP_UPPER_OUTER, LIP_UPPER_INNER), (LIP_LOWER_OUTER, LIP_LOWER_INNER)):
+        jaw_v[list(outer[1:-1])] = jaw_v[list(inner[1:-1])]
+    jaw = along(0.0, jaw_v)
 
     # smile / frown: mouth corners up-and-out / down-and-in, dragging the cheeks.
     smile_pos, smile_neg = np.zeros((n, 2), np.float32), np.zeros((n, 2), np.float32)
     for c in MOUTH_CORNERS:
         side = float(np.sign(u[c] - u_mc))
-        w = gauss(pts[c], 0.09 * fw)
+        w = gauss(pts[c], SMILE_SIGMA_FW * fw)
         smile_pos += along(side * SMILE_OUT_FW * fw * w, -SMILE_UP_FH * fh * w)
         smile_neg += along(-side * FROWN_IN_FW * fw * w, FROWN_DOWN_FH * fh * w)
         cheek = (pts[c] + pts[EYE_CORNERS[0 if side < 0 else 1][0]]) / 2
@@ -173,8 +197,14 @@ def expression_bases(landmarks: np.ndarray) -> dict[str, np.ndarray]:
     brows = list(sum(BROW_UPPER + BROW_LOWER, ()))
     d_brow = np.min(np.linalg.norm(pts[:, None] - pts[brows][None], axis=2), axis=1)
     w_brow = np.exp(-(d_brow**2) / (2 * (0.07 * fw) ** 2))
-    v_eye_top = v[list(sum(EYE_UPPER, ()))].min()
-    w_brow = w_brow * np.clip((v_eye_top - v) / (0.04 * fh), 0.0, 1.0)
+    # Fades out towards the upper lid right below each point (not the lids' highest point: beside the outer eye
+    # corners that let the skin just above the corner rise past the corner itself, a fold).
+    lids = list(sum(EYE_UPPER, ()))
+    o_lid = np.argsort(u[lids])
+    v_lid = np.interp(u, u[lids][o_lid], v[lids][o_lid])
+    w_brow = w_brow * np.clip((v_lid - v) / (0.06 * fh), 0.0, 1.0)
+    # ... and towards the hairline: the scalp does not follow the brows (nor does a hat brim or the hair on it).
+    w_brow = w_brow * np.clip((v - v[FOREHEAD]) / (0.2 * fh), 0.0, 1.0)
     brow_pos = along(0.0, -BROW_UP_FH * fh * w_brow)
     inner = np.zeros(n)
     for inner_end in (55, 285):
@@ -194,12 +224,20 @@ def expression_bases(landmarks: np.ndarray) -> dict[str, np.ndarray]:
     return bases
 
 
+def speech_jaw(jaw_open: float) -> float:
+    """The rendered jaw opening: ``jaw_open`` up to JAW_SPEECH_P95, then tending smoothly to JAW_SPEECH_MAX."""
+    knee, top = JAW_SPEECH_P95, JAW_SPEECH_MAX
+    if jaw_open <= knee:
+        return float(jaw_open)
+    return float(knee + (top - knee) * np.tanh((jaw_open - knee) / (top - knee)))
+
+
 def basis_weights(motion: np.ndarray) -> np.ndarray:
     """Motion (14,) -> weights of EXPRESSION_BASES (signed parameters split into their two bases)."""
     m = motion
     smile, brow = m[MOTION_INDEX["smile"]], m[MOTION_INDEX["brow_raise"]]
     return np.array(
-        [m[MOTION_INDEX["jaw_open"]], max(smile, 0), max(-smile, 0), m[MOTION_INDEX["lip_pucker"]],
+        [speech_jaw(m[MOTION_INDEX["jaw_open"]]), max(smile, 0), max(-smile, 0), m[MOTION_INDEX["lip_pucker"]],
          max(brow, 0), max(-brow, 0)],
         np.float32,
     )  # fmt: skip
@@ -412,6 +450,41 @@ class PortraitRenderer:
         ys_full = np.arange(ay0 * k, ay1 * k, dtype=np.float32)
         xs_full = np.arange(ax0 * k, ax1 * k, dtype=np.float32)
         self._identity_roi = np.ascontiguousarray(np.stack(np.meshgrid(xs_full, ys_full), -1))
+
+        # Mouth interior: colours from the photo, incisal edges of both teeth rows along the neutral lip split.
+        self._palette = MouthPalette.from_portrait(self.image, lm, fh, self._teeth_split)
+        up_i, lo_i = list(LIP_UPPER_INNER), list(LIP_LOWER_INNER)
+        mid = np.concatenate([(lm[up_i, :2] + lm[lo_i, :2]) / 2, (relief[up_i] + relief[lo_i])[:, None] / 2], 1)
+        down = np.array([*ey, 0.0], np.float32) * fh
+        self._teeth_q0 = (
+            (mid + UPPER_TEETH_EDGE_FH * down).astype(np.float32),
+            (mid + LOWER_TEETH_EDGE_FH * down).astype(np.float32),
+        )
+        jaw14 = LOWER_TEETH_FOLLOW * self._bases["jaw_open"][14]
+        self._teeth_jaw = np.array([*jaw14, 0.0], np.float32)  # rigid mandible: one displacement for the row
+
+        # Glasses frames: drawn back over the expression warp from the head-moved portrait (``_draw_rigid``), in a
+        # grid-aligned box around them padded for the head's travel.
+        self._rigid = rigid_weight(self.image, lm)
+        self._rigid_box = None
+        if self._rigid.max() > 0.01:
+            ys, xs = np.nonzero(self._rigid > 0.01)
+            pad = int(0.08 * fw)  # the box follows the head (below); this covers a roll's spread across the rim
+            ay0, ay1, ax0, ax1 = (v * k for v in self._aroi)
+            y0, y1 = max((ys.min() - pad) // k * k, ay0), min(-(-(ys.max() + pad) // k) * k, ay1)
+            x0, x1 = max((xs.min() - pad) // k * k, ax0), min(-(-(xs.max() + pad) // k) * k, ax1)
+            self._rigid_box = (int(y0), int(y1), int(x0), int(x1))
+            # The warp moves a copy of the portrait with the frame painted out (else the brows would carry a bent
+            # ghost of the rim up with them); the frame itself is drawn over it, fully covering what was painted out.
+            hole = (self._rigid > RIGID_HOLE).astype(np.uint8)
+            # The brows stay in the warped copy: raised, they come up from behind the frame's top bar.
+            for side in (0, 1):
+                brow_poly = np.round(lm[list(BROW_UPPER[side] + BROW_LOWER[side][::-1]), :2]).astype(np.int32)
+                cv2.fillPoly(hole, [brow_poly], 0)
+            cover = np.clip(self._rigid / RIGID_HOLE, 0.0, 1.0)
+            self._rigid_rgba = np.dstack([self.image, (255 * cover + 0.5).astype(np.uint8)])
+            clean = cv2.inpaint(self.image, hole, max(3, int(0.02 * fw)), cv2.INPAINT_TELEA)
+            self._image_rgba = cv2.cvtColor(clean, cv2.COLOR_RGB2RGBA)
 
         # Eyes (source coordinates): lid contours as functions of x, brow, iris.
         self._eyes = []
@@ -632,8 +705,46 @@ class PortraitRenderer:
         skin_y = top + (sy - top) * (skin_end - top) / np.maximum(edge - lash - top, 1e-3)
         return covered, np.where(sy > edge - lash, u - (edge - sy), skin_y)
 
-    def _paint_mouth(self, frame: np.ndarray, dst_lm: np.ndarray) -> None:
-        """Dark cavity with a hint of teeth inside the parted lips, fading in as the gap grows past neutral."""
+    def _draw_rigid(self, frame: np.ndarray, wts: np.ndarray, a: np.ndarray, t: np.ndarray) -> None:
+        """Glasses frames over the warped face, moved by the head pose only (in place on ``frame``)."""
+        if self._rigid_box is None:
+            return
+        k = GRID_STEP
+        y0, y1, x0, x1 = self._rigid_box
+        ay0, ay1, ax0, ax1 = self._aroi
+        # The box moves with the head: shifted by the head's displacement at its centre, in whole grid cells.
+        rc, cc = (y0 + y1) // (2 * k) - ay0, (x0 + x1) // (2 * k) - ax0
+        rz_c, hw_c = float(self._rel_z[rc, cc]), float(self._hw_roi[rc, cc])
+        rx_c, ry_c = float(self._rel_x[0, cc]), float(self._rel_y[rc, 0])
+        dx = hw_c * ((a[0, 0] - 1) * rx_c + a[0, 1] * ry_c + a[0, 2] * rz_c + t[0])
+        dy = hw_c * (a[1, 0] * rx_c + (a[1, 1] - 1) * ry_c + a[1, 2] * rz_c + t[1])
+        sy, sx = int(round(dy / k)), int(round(dx / k))
+        sy = min(max(sy, ay0 - y0 // k), ay1 - y1 // k)
+        sx = min(max(sx, ax0 - x0 // k), ax1 - x1 // k)
+        y0, y1, x0, x1 = y0 + sy * k, y1 + sy * k, x0 + sx * k, x1 + sx * k
+        r0, r1, c0, c1 = y0 // k - ay0, y1 // k - ay0, x0 // k - ax0, x1 // k - ax0
+        # The head's displacement on the box's grid points (the rigid part of ``_forward_field``), then the backward
+        # map to first order: a pixel's source is itself minus that displacement (smooth, nearly uniform here).
+        rx, ry, rz, hw = (
+            self._rel_x[:, c0:c1],
+            self._rel_y[r0:r1],
+            self._rel_z[r0:r1, c0:c1],
+            self._hw_roi[r0:r1, c0:c1],
+        )
+        fx = hw * (((a[0, 0] - 1) * rx + t[0]) + a[0, 1] * ry + a[0, 2] * rz)
+        fy = hw * ((a[1, 0] * rx + t[1]) + (a[1, 1] - 1) * ry + a[1, 2] * rz)
+        disp = cv2.resize(cv2.merge([fx, fy]), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        src = self._identity_roi[y0 - ay0 * k : y1 - ay0 * k, x0 - ax0 * k : x1 - ax0 * k] - disp
+        patch = cv2.remap(self._rigid_rgba, src, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cover = patch[..., 3].astype(np.float32)
+        cover *= np.float32(1 / 255)
+        roi = frame[y0:y1, x0:x1]
+        roi[:] = cv2.blendLinear(np.ascontiguousarray(patch[..., :3]), roi, cover, 1.0 - cover)
+
+    def _paint_mouth(
+        self, frame: np.ndarray, dst_lm: np.ndarray, wts: np.ndarray, a: np.ndarray, t: np.ndarray
+    ) -> None:
+        """Throat, tongue and teeth inside the parted lips (``mouth.paint_interior``), fading in past neutral."""
         up_mid, lo_mid = self._mouth_upper[len(self._mouth_upper) // 2], self._mouth_lower[len(self._mouth_lower) // 2]
         gap = float(np.linalg.norm(dst_lm[lo_mid] - dst_lm[up_mid]))
         alpha_open = float(np.clip((gap - self._gap0) / (0.03 * self._fh), 0.0, 1.0))
@@ -649,40 +760,37 @@ class PortraitRenderer:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 4).astype(np.int32)], 255, cv2.LINE_AA, shift=2)
-        a = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)
-        a *= np.float32(alpha_open / 255.0)
-        # Lip lines, gap and lateral position depend on x only: per column; t, teeth per pixel.
-        xx = np.arange(x0, x1, dtype=np.float32)
-        yy = np.arange(y0, y1, dtype=np.float32)[:, None]
-        ou, ol = np.argsort(upper[:, 0]), np.argsort(lower[:, 0])
-        yu = np.interp(xx, upper[ou, 0], upper[ou, 1]).astype(np.float32)
-        yl = np.interp(xx, lower[ol, 0], lower[ol, 1]).astype(np.float32)
-        local_gap = np.maximum(yl - yu, np.float32(1e-3))
-        cx, half = (poly[:, 0].min() + poly[:, 0].max()) / 2, max(np.ptp(poly[:, 0]) / 2, 1.0)
-        side2 = np.clip(np.abs(xx - cx) / np.float32(half), 0, 1) ** 2
-        below_u = yy - yu  # (h, w): depth below the upper lip line
-        t = np.clip(below_u / local_gap, 0, 1)
-        # Cavity: dark red-brown, darker in the middle and towards the corners.
-        shade = (0.6 + 0.4 * t) * (1 - 0.6 * side2)
-        # Upper teeth hang from the upper lip (partly hidden by it), lower teeth barely show above the lower lip.
-        teeth_h = np.minimum(0.22 * local_gap, np.float32(0.035 * self._fh))
-        lower_teeth = _smoothstep((0.35 * teeth_h - (yl - yy)) / 1.5) * ((1 - side2) * 0.5)
-        tooth_w = 0.8 + 0.2 * np.clip(below_u / np.maximum(teeth_h, 1.0), 0, 1)  # tooth brightness
-        if self._teeth_split:  # real teeth are already there: no painted upper teeth
-            cavity_w = shade * (1 - lower_teeth)
-            tooth_w *= 0.75 * lower_teeth
-        else:
-            upper_teeth = _smoothstep((teeth_h - below_u) / 1.5) * ((1 - side2) * _smoothstep(local_gap / 6.0))
-            cavity_w = shade * (1 - upper_teeth) * (1 - lower_teeth)
-            tooth_w *= upper_teeth * (1 - lower_teeth) + 0.75 * lower_teeth
-        tooth = np.array([200, 190, 176], np.float32) * (1 - 0.45 * side2)[:, None]  # (w, 3)
-        colour = cavity_w[..., None] * np.array([58, 20, 24], np.float32) + tooth_w[..., None] * tooth
-        roi = frame[y0:y1, x0:x1]
-        colour -= roi
-        colour *= a[..., None]
-        colour += roi
-        colour += 0.5
-        roi[:] = colour.astype(np.uint8)
+        alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)
+        alpha *= np.float32(alpha_open / 255.0)
+        # Teeth rows: the upper one moves with the skull only, the lower one with the mandible (jaw weight).
+        q = np.concatenate([self._teeth_q0[0], self._teeth_q0[1] + np.float32(wts[0]) * self._teeth_jaw])
+        q -= self._pivot
+        edges = (q @ a.T + self._pivot[:2] + t).astype(np.float32)
+        n = len(self._teeth_q0[0])
+        paint_interior(
+            frame[y0:y1, x0:x1], alpha, x0, y0, upper, lower, edges[:n], edges[n:], self._palette, self._fh,
+            teeth=not self._teeth_split,
+        )  # fmt: skip
+
+    def area_change(self, motion: np.ndarray) -> np.ndarray:
+        """(H, W) Jacobian determinant of the backward map (source area per frame pixel) for ``motion``'s warp.
+
+        1 where nothing moves; below 1 the skin is stretched, above 1 compressed. Eyelids and the painted mouth are
+        not part of it (they resample or paint over the warp).
+        """
+        m = clip_motion(motion)
+        det = np.ones((self.height, self.width), np.float32)
+        if not np.any(m):
+            return det
+        wts = basis_weights(m)
+        a, t = self._head_transform(m)
+        src = self._backward_map(*self._forward_field(wts, a, t))
+        sx, sy = src[..., 0], src[..., 1]
+        gxx, gxy = np.gradient(sx, axis=1), np.gradient(sx, axis=0)
+        gyx, gyy = np.gradient(sy, axis=1), np.gradient(sy, axis=0)
+        ay0, ay1, ax0, ax1 = (v * GRID_STEP for v in self._aroi)
+        det[ay0:ay1, ax0:ax1] = gxx * gyy - gxy * gyx
+        return det
 
     def render(self, motion: np.ndarray) -> np.ndarray:
         """One frame (H, W, 3) uint8 for a motion vector (14,); all zeros returns the resized portrait."""
@@ -699,7 +807,8 @@ class PortraitRenderer:
         # (OpenCV remaps 4 channels faster than 3.)
         warped = cv2.remap(self._image_rgba, src, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB, dst=frame[ay0:ay1, ax0:ax1])
-        self._paint_mouth(frame, dst_lm)
+        self._draw_rigid(frame, wts, a, t)
+        self._paint_mouth(frame, dst_lm, wts, a, t)
         return frame
 
     def render_all(self, motion: np.ndarray, threads: int | None = None) -> Iterator[np.ndarray]:

@@ -225,6 +225,31 @@ def editor_phases_from_rows(table) -> tuple[list[dict], list[str]]:
     return phases, notes
 
 
+def understood_markdown(table) -> str:
+    """The "Understood as" list under the phase table: what the phase reader makes of each phase's text, warnings
+    first-class (a text the face-and-head model cannot perform, or no action at all)."""
+    from actavatar.reader import read_phases
+
+    phases, _ = editor_phases_from_rows(table)
+    phases = [p for p in phases if p["text"].strip()]
+    if not phases:
+        return ""
+    lines = ["**Understood as** (what the model will perform; the seed picks a side the text does not name)"]
+    for p, reading in zip(phases, read_phases([p["text"] for p in phases]), strict=True):
+        mark = "⚠️ " if reading.status != "ok" else ""
+        when = f"{p['start']:g}–{p['end']:g} s"
+        lines.append(f"- {mark}{when} · “{html.escape(p['text'])}” → {html.escape(reading.describe())}")
+    return "\n".join(lines)
+
+
+def on_phases_changed(table):
+    try:
+        return understood_markdown(table)
+    except Exception:  # the read-out is a help, never a reason to break editing: say so, log the traceback
+        log.exception("phase reader failed")
+        return "**Understood as**: unavailable (the phase reader failed; see the server log)."
+
+
 def plan_from_table(table, prompt: str | None) -> PhasePlan:
     rows = [r for r in _table_rows(table) if not all(_blank(c) for c in (list(r) + [None] * 3)[:3])]
     rows = [["" if _blank(c) else c for c in (list(r) + [None] * 3)[:3]] for r in rows]
@@ -721,6 +746,7 @@ def build_demo() -> gr.Blocks:
                     elem_id="phase-table",
                     max_height=260,
                 )
+                understood = gr.Markdown("", elem_id="understood-as")
                 with gr.Row():
                     plan_file = gr.File(
                         label="Import a phase plan (.json or .srt)",
@@ -791,6 +817,7 @@ def build_demo() -> gr.Blocks:
         audio.clear(on_audio_cleared, [table], [editor, wave_state], **ui)
         editor.plan_edit(on_editor_edit, None, [table], trigger_mode="always_last", **ui)
         table.input(on_table_edit, [table, wave_state], [editor, table], trigger_mode="always_last", **ui)
+        table.change(on_phases_changed, [table], [understood], trigger_mode="always_last", **ui)
         plan_file.upload(on_import, [plan_file, prompt, wave_state], [editor, table, prompt], **ui)
         export_btn.click(on_export, [table, prompt], [export_files], **ui)
 

@@ -24,6 +24,7 @@ from . import defaults
 from .audio import SAMPLE_RATE, load_audio, num_video_frames
 from .errors import Cancelled, InputError
 from .phases import PhasePlan, as_plan
+from .reader import read_phases
 from .tempfiles import sweep_stale_temps
 from .vad import find_speech, gap_notes, mouth_rest_weights
 
@@ -211,6 +212,8 @@ def generate(
     if clip_phases:
         plan, notes = plan.clipped(duration)
     plan = plan.validate(duration)
+    readings = read_phases([p.text for p in plan.phases])
+    notes.extend(w for r in readings if (w := r.warning()))
     t_speech = time.perf_counter()
     speech = find_speech(wave, Path(audio).name if isinstance(audio, str | Path) else "the audio")
     t_speech = time.perf_counter() - t_speech
@@ -271,6 +274,7 @@ def generate(
             "frame_size": list(renderer.frame_size) if renderer is not None else None,
         },
     )
+    data["understood_as"] = [r.to_dict() for r in readings]  # per phase: what the phase reader makes of its text
     data["speech"] = [list(r) for r in speech]  # (start, end) s of each stretch of speech the voice detector found
     if report is not None:
         write_json_atomic(report, data)

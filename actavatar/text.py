@@ -127,7 +127,8 @@ class TextEncoder:
         """
         with self._lock:
             self._load()
-            todo = list(dict.fromkeys(t for t in texts if (t, sides) not in self._cache))
+            found = {t: self._cache[(t, sides)] for t in texts if (t, sides) in self._cache}
+            todo = list(dict.fromkeys(t for t in texts if t not in found))
             if todo:
                 batch = self._tokenizer(
                     todo, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
@@ -144,13 +145,14 @@ class TextEncoder:
                 for i, t in enumerate(todo):
                     n = int(batch["attention_mask"][i].sum())
                     pieces = self._tokenizer.convert_ids_to_tokens(input_ids[i, :n].tolist())
-                    self._cache[(t, sides)] = (states[i, :n].clone(), clause_ids(pieces))
+                    found[t] = self._cache[(t, sides)] = (states[i, :n].clone(), clause_ids(pieces))
                     while len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
-            cached = [self._cache[(t, sides)] for t in texts]
-            seqs = [with_pooled(q, ids if clauses else None) if pooled else q for q, ids in cached]
+            # From ``found``, not the cache: a batch larger than the cache evicts its own first texts.
+            seqs = [with_pooled(q, ids if clauses else None) if pooled else q for q, ids in (found[t] for t in texts)]
             for t in texts:
-                self._cache.move_to_end((t, sides))
+                if (t, sides) in self._cache:
+                    self._cache.move_to_end((t, sides))
         length = max(s.shape[0] for s in seqs)
         out = torch.zeros(len(seqs), length, TEXT_DIM)
         mask = torch.zeros(len(seqs), length, dtype=torch.bool)

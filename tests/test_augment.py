@@ -4,13 +4,22 @@ import numpy as np
 import torch
 
 from actavatar.training.actions import ACTIONS, sample_action
-from actavatar.training.augment import contains_heldout, contains_heldout_verbatim, content_key, variants
+from actavatar.training.augment import (
+    contains_heldout,
+    contains_heldout_verbatim,
+    content_key,
+    heldout_phrasings,
+    protected_words,
+    typo,
+    variants,
+)
 
 
 def _heldout_phrases():
     for action in ACTIONS.values():
         yield from action.phrasings_for("heldout")
         yield from action.gerunds_for("heldout")
+        yield from action.sideless_for("heldout")
 
 
 def test_content_key_ignores_pronouns_subjects_and_verb_form():
@@ -50,6 +59,58 @@ def test_variants_cover_the_forms_users_type():
     assert any(v.lower().startswith("nod ") for v in seen)  # imperative
     assert any("their head" in v or "his head" in v for v in seen)  # pronouns
     assert any(v[0].isupper() for v in seen) and any(v.endswith(".") for v in seen)
+
+
+def test_heldout_phrasings_include_the_sideless_ones():
+    held = set(heldout_phrasings())
+    for action in ACTIONS.values():
+        assert {p.lower() for p in action.sideless_for("heldout")} <= held
+
+
+def test_typos_never_touch_side_or_count_words():
+    import re
+
+    rng = np.random.default_rng(4)
+    texts = [sample_action(rng, "train").text for _ in range(300)]
+    texts += ["tilts her head to the left three times", "winks her right eye twice", "shakes her head 3 times"]
+    changed = 0
+    for text in texts:
+        for _ in range(5):
+            t = typo(text, rng)
+            a, b = text.split(" "), t.split(" ")
+            assert len(a) == len(b)
+            diff = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+            assert len(diff) <= 1, (text, t)
+            for x, y in diff:
+                changed += 1
+                assert len(x) >= 5 and abs(len(x) - len(y)) <= 1 and x[0] == y[0], (x, y)
+                assert not re.search("left|right", x, re.I) and x.lower() not in protected_words(), (x, y)
+            for side in ("left", "right", "leftward", "rightward"):
+                assert a.count(side) == b.count(side)
+    assert changed > 500
+    assert {"twice", "three", "times", "couple", "thrice"} <= protected_words()
+    assert typo("nods twice", rng) == "nods twice"  # no word of five letters that may change
+
+
+def test_variants_of_noun_phrases_and_second_person_keep_their_form():
+    rng = np.random.default_rng(5)
+    seen = set()
+    for text in ("a slight head tilt to the left", "her head tilted to the left", "you nod your head"):
+        for _ in range(30):
+            for v in variants(text, rng, 3):
+                seen.add(v)
+                low = v.lower()
+                assert not low.startswith(("she ", "he ", "the speaker ", "the person ", "they ", "then ")), v
+                if text.startswith("you"):
+                    assert low.startswith(("you nod", "nod")), v
+                else:
+                    assert "left" in low, v
+    assert any(v.lower().startswith("nod your") for v in seen)  # the imperative of "you nod your head"
+    forms = set()
+    for _ in range(300):
+        for v in variants("she smiles and turns her head to the left", rng, 3):
+            forms.add("caps" if v.isupper() else "!!" if v.endswith("!!") else "lower" if v == v.lower() else "")
+    assert {"caps", "!!", "lower"} <= forms
 
 
 def test_pooled_token_is_the_sentence_embedding(text_encoder):
@@ -307,11 +368,16 @@ def test_plain_one_sided_texts_lose_their_sentence_embedding_only(tmp_path):
     from actavatar.training.synth import build_dataset
     from actavatar.training.train import ClipBank, TrainConfig, encode_texts_cached, one_sided_texts
 
-    # "cocks her head to the left" is a held-out phrasing: its training twin is never mirrored.
-    twin, mirrorable, plain = "then cocks her head to the right twice", "turns her head to the right", "smiles"
+    # A held-out left phrasing whose mirror image is a training phrasing: that training twin is never mirrored.
+    left = next(
+        p for p in ACTIONS["tilt_left"].phrasings_for("heldout")
+        if mirror_text(p) in ACTIONS["tilt_right"].phrasings_for("train") and " her " in p
+    )  # fmt: skip
+    twin, mirrorable, plain = f"then {mirror_text(left)} twice", "turns her head to the right", "smiles"
+    other = f"{mirror_text(left).replace(' her ', ' his ')} twice"
     assert mirror_text(twin) != twin and contains_heldout_verbatim(mirror_text(twin))
-    found = one_sided_texts([twin, mirrorable, plain], {twin: ["cocks his head to the right twice"], plain: ["smile"]})
-    assert found == {twin, "cocks his head to the right twice"}
+    found = one_sided_texts([twin, mirrorable, plain], {twin: [other], plain: ["smile"]})
+    assert found == {twin, other}
     data = build_dataset(tmp_path / "d", 3, "train", 2, seed=0)
     bank = ClipBank(data, 2, plain_one_sided=True)
     bank.text.update(encode_texts_cached([twin, mirrorable], tmp_path))

@@ -13,11 +13,14 @@ from actavatar.evaluation.metrics import (
     action_signature,
     amplitude_ratios,
     clip_baseline,
+    count_repetitions,
     detect_action,
     leakage,
     lip_sync,
     mouth_closed_on_silence,
+    off_target,
     onset_error_ms,
+    resolve_sides,
     score_phases,
     stability_jitter,
 )
@@ -203,3 +206,43 @@ def test_amplitude_ratio_tells_natural_from_exaggerated(clips):
     ((part, amp),) = action_amplitudes(m, FPS, [("turn_left", 1.0, 3.0)])
     assert part == "turn_left" and abs(amp - 20.0) < 0.5
     assert action_amplitudes(m, FPS, [("turn_right", 1.0, 3.0)])[0][1] <= 0  # the other way: no size
+
+
+@pytest.mark.parametrize("label", ["turn_left", "turn_right", "tilt_left", "tilt_right", "glance_left", "glance_right"])
+def test_a_side_free_text_is_scored_as_the_side_the_motion_took(label):
+    """"looks away" names no side: the phase is the side the motion went, and is detected only if it went."""
+    kind = label.split("_")[0]
+    motion, _ = _clip(label, 2.0, 5.0, seed=4)
+    assert resolve_sides(motion, FPS, kind, 2.0, 5.0) == label
+    (scored,) = score_phases(motion, FPS, [(kind, 2.0, 5.0)])
+    assert scored["detected"] and scored["label"] == kind and scored["performed_as"] == label
+    still, _ = _clip("smile", 2.0, 5.0, seed=4)
+    assert not score_phases(still, FPS, [(kind, 2.0, 5.0)])[0]["detected"]
+    assert resolve_sides(motion, FPS, f"smile+{kind}", 2.0, 5.0) == f"smile+{label}"
+
+
+@pytest.mark.parametrize("label,count", [("nod", 1), ("nod", 3), ("shake_head", 2), ("wink_left", 2)])
+def test_repetitions_are_counted_from_the_motion(label, count):
+    rng = np.random.default_rng(count)
+    idle = idle_motion(200, FPS, rng, MOODS["calm"])
+    motion = add_action(idle.copy(), FPS, ActionPart(label, count=count), 2.0, 5.0, rng, idle=idle)
+    motion = tracker_noise(motion, rng, 0.5)
+    assert count_repetitions(motion, FPS, label, 2.0, 5.0) == count
+    assert count_repetitions(tracker_noise(idle, rng, 0.5), FPS, label, 2.0, 5.0) == 0
+
+
+def test_off_target_head_motion_is_measured_against_a_still_phase():
+    rng = np.random.default_rng(3)
+    idle = idle_motion(200, FPS, rng, MOODS["calm"])
+    brows = tracker_noise(add_action(idle.copy(), FPS, "raise_eyebrows", 2.0, 5.0, rng, idle=idle), rng, 0.5)
+    turned = brows.copy()
+    t = np.arange(200) / FPS
+    turned[:, MOTION_INDEX["head_yaw"]] += np.where((t >= 2.0) & (t < 5.0), 15 * np.sin(np.pi * (t - 2.0) / 3), 0)
+    still = tracker_noise(add_action(idle.copy(), FPS, "stay_still", 2.0, 5.0, rng, idle=idle), rng, 0.5)
+    yardstick = off_target(still, FPS, "stay_still", 2.0, 5.0)["head_deg"]
+    calm = off_target(brows, FPS, "raise_eyebrows", 2.0, 5.0)
+    leaking = off_target(turned, FPS, "raise_eyebrows", 2.0, 5.0)
+    assert "brow_raise" not in calm and "smile" in calm  # the asked channel is not off-target
+    assert 0 < yardstick < calm["head_deg"]  # a still head moves less than a speaking one
+    assert leaking["head_deg"] > 3 * yardstick and leaking["head_deg"] > calm["head_deg"] + 5
+    assert "head_deg" not in off_target(turned, FPS, "nod", 2.0, 5.0)  # a head action's head is on target

@@ -43,6 +43,12 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--action-text", default="raises her eyebrows in surprise", help="with --real: that phase's text")
     p.add_argument("--max-seconds", type=float, help="with --real: cut every clip to this length (quick runs)")
     p.add_argument("--videos", metavar="DIR", help="with --real: keep the generated mp4s and reports here")
+    p.add_argument(
+        "--external",
+        action="store_true",
+        help="score the frozen external phrasings (actavatar/evaluation/external_phrasings.json, results per "
+        "style) on held-out clips instead of the bank's own phrasings",
+    )
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--portrait", action="append", default=[], help="portrait image (repeatable; default: all shipped)")
@@ -102,11 +108,28 @@ def run_eval(args) -> int:
         return run_real_eval(args)
     if args.split not in (None, "heldout", "train"):
         raise InputError(f"--split {args.split} is for --real sets: the synthetic set has heldout or train.")
+    if args.external:
+        return run_external_eval(args)
     cfg = EvalConfig(split=args.split or "heldout", clips=args.clips, seed=args.seed, **_generation_settings(args))
     result = evaluate(cfg)
     write_results(result, Path(args.out))
     print(markdown_table([result["summary"]]))
     print(json.dumps(result["summary"]["accuracy_by_action"]))
+    return 0
+
+
+def run_external_eval(args) -> int:
+    from .evaluate import EvalConfig, write_results
+    from .external import evaluate_external
+
+    if args.split not in (None, "heldout"):
+        raise InputError("--external puts its own texts on held-out clips: leave --split out.")
+    # Enough held-out clips for every external phase (about 2.5 windows per clip).
+    clips = max(args.clips, 200)
+    cfg = EvalConfig(split="heldout", clips=clips, seed=args.seed, **_generation_settings(args))
+    result = evaluate_external(cfg)
+    write_results(result, Path(args.out))
+    print(json.dumps({k: v for k, v in result["summary"].items() if k != "accuracy_by_action"}, indent=1))
     return 0
 
 

@@ -126,9 +126,73 @@ def _identity(video: Path, portrait_desc: np.ndarray, others: list[np.ndarray], 
     return {"own": own, "others": other}
 
 
-def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
+def track_clip(
+    cfg: EvalConfig,
+    portrait: Path,
+    face,
+    audio: np.ndarray,
+    sr: int,
+    fps: float,
+    plan,
+    index: int,
+    tmp: Path,
+    reference: np.ndarray | None = None,
+):
+    """Generate one clip (or take ``reference`` for the ground-truth row), render it after the neutral lead frames
+    exactly as ``generate(out=...)`` would, and read its motion back from the mp4. Returns (track, video path)."""
     from ..api import generate
-    from ..render import PortraitRenderer, analyze_face, extract_motion, load_portrait, write_video
+    from ..render import PortraitRenderer, extract_motion, load_portrait, write_video
+
+    wav, video = tmp / f"clip{index}.wav", tmp / f"clip{index}.mp4"
+    sf.write(wav, audio, sr)
+    lead = max(0, int(cfg.neutral_lead_frames))
+    if cfg.checkpoint == "ground-truth":
+        motion = reference
+    else:
+        motion = generate(
+            portrait,
+            wav,
+            plan,
+            out=None,
+            steps=cfg.steps,
+            guidance_min_sigma=cfg.guidance_min_sigma,
+            text_guidance=cfg.text_guidance,
+            audio_guidance=cfg.audio_guidance,
+            mirror_sampling=cfg.mirror_sampling,
+            seed=index,
+            fps=fps,
+            size=cfg.size,
+            paca=cfg.paca,
+            schedule=cfg.schedule,
+            checkpoint=cfg.checkpoint,
+        ).motion
+    renderer = PortraitRenderer(load_portrait(portrait), face, size=cfg.size)
+    padded = np.concatenate([np.zeros((lead, motion.shape[1]), np.float32), motion]).astype(np.float32)
+    write_video(renderer.render_all(padded), video, fps, num_frames=len(padded))
+    track = extract_motion(video, calibrated=True)  # our renderer's pixels: undo mediapipe's under-reading
+    if lead:
+        track.values = track.values[lead:]
+    if cfg.tracks_dir:
+        Path(cfg.tracks_dir).mkdir(parents=True, exist_ok=True)
+        np.save(Path(cfg.tracks_dir) / f"clip{index:02d}.npy", np.asarray(track.values, np.float32))
+    return track, video
+
+
+def settings_summary(cfg: EvalConfig, portraits: list[Path]) -> dict:
+    return {
+        "label": cfg.label or (cfg.checkpoint or "shipped"),
+        "portraits": [p.name for p in portraits],
+        "neutral_lead_frames": int(cfg.neutral_lead_frames),
+        "steps": int(cfg.steps),
+        "guidance_min_sigma": float(cfg.guidance_min_sigma),
+        "text_guidance": float(cfg.text_guidance),
+        "audio_guidance": float(cfg.audio_guidance),
+        "mirror_sampling": bool(cfg.mirror_sampling),
+    }
+
+
+def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
+    from ..render import analyze_face, load_portrait
 
     t0 = time.perf_counter()
     ds = eval_dataset(cfg)
@@ -136,48 +200,18 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     faces = {p: analyze_face(load_portrait(p)) for p in portraits}
     per_clip = []
     with tempfile.TemporaryDirectory(prefix="actavatar-eval-") as tmp:
-        tmp = Path(tmp)
         for i in range(len(ds)):
             sample = ds[i]
             portrait = portraits[i % len(portraits)]
-            wav, video = tmp / f"clip{i}.wav", tmp / f"clip{i}.mp4"
-            sf.write(wav, sample.audio, sample.sample_rate)
-            lead = max(0, int(cfg.neutral_lead_frames))
-            if cfg.checkpoint == "ground-truth":
-                motion = sample.motion
-            else:
-                motion = generate(
-                    portrait,
-                    wav,
-                    sample.plan,
-                    out=None,
-                    steps=cfg.steps,
-                    guidance_min_sigma=cfg.guidance_min_sigma,
-                    text_guidance=cfg.text_guidance,
-                    audio_guidance=cfg.audio_guidance,
-                    mirror_sampling=cfg.mirror_sampling,
-                    seed=i,
-                    fps=sample.fps,
-                    size=cfg.size,
-                    paca=cfg.paca,
-                    schedule=cfg.schedule,
-                    checkpoint=cfg.checkpoint,
-                ).motion
-            # Rendered exactly as ``generate(out=...)`` would, after ``lead`` frames of the portrait at rest.
-            renderer = PortraitRenderer(load_portrait(portrait), faces[portrait], size=cfg.size)
-            padded = np.concatenate([np.zeros((lead, motion.shape[1]), np.float32), motion]).astype(np.float32)
-            write_video(renderer.render_all(padded), video, sample.fps, num_frames=len(padded))
-            track = extract_motion(video, calibrated=True)  # our renderer's pixels: undo mediapipe's under-reading
-            if lead:
-                track.values = track.values[lead:]
-            if cfg.tracks_dir:
-                Path(cfg.tracks_dir).mkdir(parents=True, exist_ok=True)
-                np.save(Path(cfg.tracks_dir) / f"clip{i:02d}.npy", np.asarray(track.values, np.float32))
+            track, video = track_clip(
+                cfg, portrait, faces[portrait], sample.audio, sample.sample_rate, sample.fps, sample.plan, i,
+                Path(tmp), sample.motion,
+            )  # fmt: skip
             scores = score_clip(
                 track.values, track.fps, sample.audio, sample.sample_rate, sample.plan, sample.actions, sample.motion
             )
             others = [faces[p].descriptor for p in portraits if p != portrait]
-            scores["identity"] = _identity(video, faces[portrait].descriptor, others, skip=lead)
+            scores["identity"] = _identity(video, faces[portrait].descriptor, others, skip=cfg.neutral_lead_frames)
             scores["portrait"] = portrait.name
             per_clip.append(scores)
             if progress:
@@ -187,21 +221,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
                     flush=True,
                 )
     summary = summarize(per_clip)
-    summary.update(
-        {
-            "label": cfg.label or (cfg.checkpoint or "shipped"),
-            "split": cfg.split,
-            "clips": len(ds),
-            "portraits": [p.name for p in portraits],
-            "neutral_lead_frames": int(cfg.neutral_lead_frames),
-            "steps": int(cfg.steps),
-            "guidance_min_sigma": float(cfg.guidance_min_sigma),
-            "text_guidance": float(cfg.text_guidance),
-            "audio_guidance": float(cfg.audio_guidance),
-            "mirror_sampling": bool(cfg.mirror_sampling),
-            "seconds": round(time.perf_counter() - t0, 1),
-        }
-    )
+    summary.update(settings_summary(cfg, portraits))
+    summary.update({"split": cfg.split, "clips": len(ds), "seconds": round(time.perf_counter() - t0, 1)})
     return {"summary": summary, "clips": per_clip}
 
 

@@ -174,6 +174,97 @@ def _bursts(x: np.ndarray, fps: float, prominence: float) -> np.ndarray:
     return peaks - 1
 
 
+# Texts that name no side ("turns her head away") are scored as whichever side the motion took.
+SIDE_FREE: dict[str, tuple[str, str, str]] = {
+    "turn": ("turn_left", "turn_right", "head_yaw"),
+    "tilt": ("tilt_left", "tilt_right", "head_roll"),
+    "glance": ("glance_left", "glance_right", "gaze_x"),
+}
+
+
+def resolve_sides(motion: np.ndarray, fps: float, label: str, start: float, end: float) -> str:
+    """``label`` with each side-free part ("turn", "tilt", "glance") replaced by the side the motion took inside
+    ``[start, end)``: the sign of the window's mean offset on the part's channel from the frames outside it (the
+    subject's left is positive on each of these channels, see ``_SIGNATURES``)."""
+    parts = label.split("+")
+    if not any(p in SIDE_FREE for p in parts):
+        return label
+    sm = smooth(_check_motion(motion))
+    n = len(sm)
+    b = _baseline(sm, _outside(n, fps, start, end, 0.2, ()), None)
+    win = _frames(n, fps, start, end)
+    out = []
+    for p in parts:
+        if p in SIDE_FREE:
+            left, right, channel = SIDE_FREE[p]
+            c = MOTION_INDEX[channel]
+            offset = float(np.mean(sm[win, c] - b[c])) if win.any() else 0.0
+            p = left if offset >= 0 else right
+        out.append(p)
+    return "+".join(out)
+
+
+def _events(sm, fps, sig: ActionSignature, start, end, b) -> list[int]:
+    """Frame indices of the repetitions of a peak-based action (nod, shake, blink, wink) inside the window: nod
+    bursts, shake swings (a burst to one side with one to the other within ``MAX_BURST_WIDTH_S``), eyelid peaks."""
+    n = len(sm)
+    win = _frames(n, fps, start, end)
+    if win.sum() == 0:
+        return []
+    # The window plus a frame of context so an edge peak keeps its shape.
+    idx = np.nonzero(win)[0]
+    lo, hi = max(idx[0] - 1, 0), min(idx[-1] + 2, n)
+    x = sm[lo:hi, MOTION_INDEX[sig.channel]]
+    inside = lambda p: win[lo + p]  # noqa: E731
+    if sig.pattern == "nod":
+        return [lo + p for p in _bursts(sig.sign * x, fps, sig.threshold) if inside(p)]
+    if sig.pattern == "shake":
+        ups = [p for p in _bursts(x, fps, sig.threshold) if inside(p)]
+        downs = [p for p in _bursts(-x, fps, sig.threshold) if inside(p)]
+        return [lo + u for u in ups if any(abs(u - d) <= MAX_BURST_WIDTH_S * fps for d in downs)]
+    if sig.pattern in ("pulses", "wink"):
+        from scipy.signal import find_peaks
+
+        seg = _activation(sm, b, sig)[lo:hi]
+        peaks, _ = find_peaks(np.pad(seg, 1), height=sig.threshold, prominence=sig.threshold * 0.8)
+        return [lo + p - 1 for p in peaks if inside(p - 1)]
+    raise ValueError(f"{sig.label} has no repetitions to count")
+
+
+COUNTABLE_PATTERNS = ("nod", "shake", "pulses", "wink")
+
+
+def count_repetitions(motion: np.ndarray, fps: float, label: str, start: float, end: float, *, baseline=None):
+    """How many times the (atomic, countable) action ``label`` happens inside ``[start, end)``: nods, head-shake
+    swings, blinks or winks, as ``detect_action`` sees them."""
+    (sig,) = action_signature(label)
+    sm = smooth(_check_motion(motion))
+    b = _baseline(sm, _outside(len(sm), fps, start, end, 0.2, ()), baseline)
+    return len(_events(sm, fps, sig, start, end, b))
+
+
+def off_target(motion: np.ndarray, fps: float, label: str, start: float, end: float) -> dict[str, float]:
+    """Motion in channels ``label`` does not ask for, inside its window: ``head_deg`` (the head angles' 10–90 %
+    range, as ``stay_still`` is judged) for an action that moves no head angle, ``brow``/``smile`` (10–90 %
+    range, expression units) for one that moves neither. ``stay_still`` gets its own head range, the yardstick:
+    compared with it, this says whether an eyebrow raise also turns the head."""
+    sigs = action_signature(label)
+    affects = {c for sig in sigs for c in sig.affects}
+    sm = smooth(_check_motion(motion))
+    core = _core(len(sm), fps, start, end)
+    if core.sum() < 3:
+        return {}
+    out = {}
+    still = any(sig.pattern == "still" for sig in sigs)
+    if still or not affects & set(HEAD_ANGLES):  # a still phase's own head range is the yardstick
+        out["head_deg"] = _head_activity(sm, core)
+    for name in ("brow_raise", "smile"):
+        if name not in affects:
+            x = sm[core, MOTION_INDEX[name]]
+            out[name] = float(np.percentile(x, 90) - np.percentile(x, 10))
+    return out
+
+
 def _detect_part(sm, fps, sig: ActionSignature, start, end, b) -> bool:
     n = len(sm)
     win, core = _frames(n, fps, start, end), _core(n, fps, start, end)
@@ -188,25 +279,10 @@ def _detect_part(sm, fps, sig: ActionSignature, start, end, b) -> bool:
     if sig.pattern == "laugh":
         squint = np.median(_squint(sm, b)[core])
         return bool(np.percentile(act[core], 25) >= sig.threshold and SQUINT_RANGE[0] <= squint <= SQUINT_RANGE[1])
-    # Peak-based patterns look at the window plus a frame of context so an edge peak keeps its shape.
-    idx = np.nonzero(win)[0]
-    lo, hi = max(idx[0] - 1, 0), min(idx[-1] + 2, n)
-    x = sm[lo:hi, MOTION_INDEX[sig.channel]]
-    inside = lambda p: win[lo + p]  # noqa: E731
-    if sig.pattern == "nod":
-        return any(inside(p) for p in _bursts(sig.sign * x, fps, sig.threshold))
-    if sig.pattern == "shake":
-        ups = [p for p in _bursts(x, fps, sig.threshold) if inside(p)]
-        downs = [p for p in _bursts(-x, fps, sig.threshold) if inside(p)]
-        return any(abs(u - d) <= MAX_BURST_WIDTH_S * fps for u in ups for d in downs)
-    if sig.pattern in ("pulses", "wink"):
-        from scipy.signal import find_peaks
-
-        seg = act[lo:hi]
-        peaks, _ = find_peaks(np.pad(seg, 1), height=sig.threshold, prominence=sig.threshold * 0.8)
-        peaks = [p - 1 for p in peaks if inside(p - 1)]
-        if sig.pattern == "wink":
-            return len(peaks) >= 1
+    if sig.pattern in ("nod", "shake", "wink"):
+        return len(_events(sm, fps, sig, start, end, b)) >= 1
+    if sig.pattern == "pulses":
+        peaks = _events(sm, fps, sig, start, end, b)
         return len(peaks) >= 2 and float(np.max(np.diff(peaks))) <= MAX_BLINK_GAP_S * fps
     if sig.pattern == "still":
         return _head_activity(sm, core) <= sig.threshold
@@ -384,6 +460,8 @@ def score_phases(
     """Per phase ``(label, start, end)``: ``detected``, ``leakage`` and ``onset_ms``, against ``clip_baseline``
     (unless a baseline is given). Other phases with an action sharing a part are excluded from each other's
     "outside", so repeating an action is not leakage."""
+    asked = [label for label, _, _ in phases]
+    phases = [(resolve_sides(motion, fps, label, start, end), start, end) for label, start, end in phases]
     baseline = clip_baseline(motion, fps, phases) if baseline is None else baseline
     out = []
     for k, (label, start, end) in enumerate(phases):
@@ -392,7 +470,8 @@ def score_phases(
         kw = {"baseline": baseline, "exclude": exclude}
         out.append(
             {
-                "label": label,
+                "label": asked[k],
+                "performed_as": label,  # a side-free part ("turn") resolved to the side the motion took
                 "start": start,
                 "end": end,
                 "detected": detect_action(motion, fps, label, start, end, **kw),

@@ -1,9 +1,14 @@
 """The action vocabulary of the synthetic data: labels, phrasings, modifiers, and how each action moves the face.
 
-Every action has a canonical ``label`` (``"nod"``, ``"tilt_left"``; a combination joins labels with ``+``:
-``"smile+nod"``) and at least 15 phrasings. Phrasings are split deterministically (by a hash of the text) into
-a training set and a held-out set that is never used for training, and so are some modifier words and base
-prompt templates. The generator picks the text, but always knows the label and parameters it stands for.
+Every action has a canonical ``label`` (``"nod"``, ``"tilt_left"``; a combination of two or three joins labels with
+``+``: ``"smile+nod"``) and at least 40 phrasings in several styles: third-person verb phrases ("nods", "gives a
+nod"), figurative ones ("bobs his head"), negations that leave the action ("smiles without moving her head"),
+states ("with her head tilted to the left"), noun phrases ("a nod") and the second person ("you nod"). The bank is
+data, ``actions.toml`` (read with ``tomllib``). Turns, tilts and glances also have phrasings that name no side
+("turns her head away"): drawn for either side's label, with ``ActionPart.side_stated`` False. Phrasings are split
+deterministically (by a hash of the text) into a training set and a held-out set that is never used for training,
+and so are some modifier words and base prompt templates. The generator picks the text, but always knows the label
+and parameters it stands for.
 
 Left and right are the **subject's own** (stage directions: "turns to her left"). Seen from the camera that is
 the image's right, so ``turn_left`` is ``head_yaw > 0``, ``tilt_left`` is ``head_roll > 0`` (clockwise in the
@@ -20,8 +25,13 @@ speaker (prosody-linked head movement, blinks every 2–6 s, gaze shifts) that `
 from __future__ import annotations
 
 import hashlib
+import itertools
+import re
+import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -46,14 +56,35 @@ def split_items(items: Sequence[str], split: str, share: float = HELDOUT_SHARE, 
 
 
 # --------------------------------------------------------------------------------------------------- vocabulary
+# The phrasing bank is data: ``actions.toml`` next to this file (its header explains the layout). The code below only
+# reads it into ``Action`` objects and the modifier tables.
+BANK_FILE = Path(__file__).with_name("actions.toml")
+STYLES = ("verb", "figurative", "negation", "state", "noun", "you")  # the phrasing styles of the bank, in order
+_NOMINAL_STYLES = ("state", "noun")  # no finite verb: no subject, no imperative, no adverbs
+_SIDE_WORD = re.compile(r"(?<![A-Za-z])(left|right|Left|Right|LEFT|RIGHT)(?=ward|(?![A-Za-z]))")
+_SIDE_SWAP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "LEFT": "RIGHT", "RIGHT": "LEFT"}
+
+
+def _mirror(text: str) -> str:
+    """``text`` with left and right swapped (``actavatar.text.mirror_text``, without importing the text encoder)."""
+    return _SIDE_WORD.sub(lambda m: _SIDE_SWAP[m.group(1)], text)
+
+
 @dataclass(frozen=True)
 class Action:
     label: str
     kind: str  # "oscillation" | "hold" | "pulses" | "still": how the motion unfolds in its window
     channels: tuple[str, ...]  # the motion parameters it drives (combinations must not share any)
-    phrasings: tuple[str, ...]  # third-person verb phrases: "nods", "gives a nod"
+    phrasings: tuple[str, ...]  # every style: "nods", "a nod", "with her head bobbing", "you nod"
     gerunds: tuple[str, ...]  # for "... while nodding"
     repeatable: bool = False  # takes "twice", "three times"
+    nominal: frozenset[str] = frozenset()  # phrasings (sideless ones too) without a finite verb: "a nod"
+    addressed: frozenset[str] = frozenset()  # second-person phrasings: "you nod"
+    negations: frozenset[str] = frozenset()  # "smiles without moving her head": adverbs go in front only
+    count_nouns: tuple[str, ...] = ()  # "nods" for "two nods" (repeatable actions)
+    side_group: str | None = None  # "turn" for turn_left / turn_right: its sideless phrasings are shared
+    sideless: tuple[str, ...] = ()  # phrasings naming no side ("turns her head away"), for either side's label
+    sideless_gerunds: tuple[str, ...] = ()
 
     def phrasings_for(self, split: str) -> tuple[str, ...]:
         return split_items(self.phrasings, split, salt=self.label)
@@ -62,555 +93,103 @@ class Action:
         """The split's gerunds ("... while nodding"); a third of them are held out (there are only 2-4)."""
         return split_items(self.gerunds, split, share=0.34, salt=self.label)
 
+    def sideless_for(self, split: str) -> tuple[str, ...]:
+        """The split's sideless phrasings; both labels of the group share one split."""
+        return split_items(self.sideless, split, salt=f"sideless:{self.side_group}") if self.sideless else ()
 
-def _a(label, kind, channels, phrasings, gerunds, repeatable=False) -> Action:
-    return Action(label, kind, tuple(channels.split()), tuple(phrasings), tuple(gerunds), repeatable)
+    def sideless_gerunds_for(self, split: str) -> tuple[str, ...]:
+        if not self.sideless_gerunds:
+            return ()
+        return split_items(self.sideless_gerunds, split, share=0.34, salt=f"sideless:{self.side_group}")
+
+    def count_nouns_for(self, split: str) -> tuple[str, ...]:
+        return split_items(self.count_nouns, split, salt=f"{self.label}:count") if self.count_nouns else ()
+
+    def style_of(self, phrase: str) -> str:
+        """How a phrasing of this action takes a subject and modifiers: "nominal", "you", "negation" or "verb"."""
+        if phrase in self.nominal:
+            return "nominal"
+        if phrase in self.addressed:
+            return "you"
+        return "negation" if phrase in self.negations else "verb"
 
 
-_HEAD = "head_pitch head_yaw head_roll head_tx head_ty head_scale"
+def load_bank(path: str | Path = BANK_FILE) -> dict:
+    """The parsed phrasing bank (``actions.toml``)."""
+    with open(path, "rb") as f:
+        return tomllib.load(f)
 
-ACTIONS: dict[str, Action] = {
-    a.label: a
-    for a in [
-        _a(
-            "nod",
-            "oscillation",
-            "head_pitch",
-            [
-                "nods",
-                "nods her head",
-                "nods his head",
-                "gives a nod",
-                "nods in agreement",
-                "nods along",
-                "bobs her head up and down",
-                "moves his head up and down",
-                "nods approvingly",
-                "gives a small nod",
-                "nods yes",
-                "signals yes with a nod",
-                "dips her head in a nod",
-                "nods understandingly",
-                "nods as if agreeing",
-                "agrees with a nod",
-                "nods affirmatively",
-                "keeps nodding",
-            ],
-            ["nodding", "nodding her head", "nodding along"],
-            repeatable=True,
-        ),
-        _a(
-            "shake_head",
-            "oscillation",
-            "head_yaw",
-            [
-                "shakes her head",
-                "shakes his head",
-                "shakes the head",
-                "shakes head no",
-                "gives a head shake",
-                "shakes her head in disagreement",
-                "turns his head side to side",
-                "signals no with her head",
-                "shakes his head disapprovingly",
-                "moves her head left and right",
-                "shakes head",
-                "says no by shaking her head",
-                "shakes his head in disbelief",
-                "gives a slow head shake",
-                "swings her head from side to side",
-                "disagrees with a head shake",
-            ],
-            ["shaking her head", "shaking his head", "shaking the head"],
-            repeatable=True,
-        ),
-        _a(
-            "tilt_left",
-            "hold",
-            "head_roll",
-            [
-                "tilts her head to the left",
-                "tilts his head left",
-                "tilts head left",
-                "cocks her head to the left",
-                "leans her head to the left",
-                "tips his head to the left",
-                "tilts her head to her left",
-                "inclines his head to the left",
-                "cocks his head left",
-                "angles her head to the left",
-                "tilts the head leftward",
-                "gives a head tilt to the left",
-                "drops her head toward her left shoulder",
-                "bends his head to the left",
-                "tilts left",
-                "tilts his head to his left side",
-            ],
-            ["tilting her head to the left", "tilting his head left", "with a head tilt to the left"],
-        ),
-        _a(
-            "tilt_right",
-            "hold",
-            "head_roll",
-            [
-                "tilts her head to the right",
-                "tilts his head right",
-                "tilts head right",
-                "cocks her head to the right",
-                "leans her head to the right",
-                "tips his head to the right",
-                "tilts her head to her right",
-                "inclines his head to the right",
-                "cocks his head right",
-                "angles her head to the right",
-                "tilts the head rightward",
-                "gives a head tilt to the right",
-                "drops her head toward her right shoulder",
-                "bends his head to the right",
-                "tilts right",
-                "tilts his head to his right side",
-            ],
-            ["tilting her head to the right", "tilting his head right", "with a head tilt to the right"],
-        ),
-        _a(
-            "turn_left",
-            "hold",
-            "head_yaw",
-            [
-                "turns her head to the left",
-                "turns his head left",
-                "turns left",
-                "looks to the left",
-                "turns to her left",
-                "looks over to the left",
-                "faces left",
-                "turns her face to the left",
-                "rotates his head to the left",
-                "looks away to the left",
-                "turns toward the left",
-                "swivels her head left",
-                "looks left",
-                "turns his head to his left",
-                "turns to face the left side",
-                "glances over her left shoulder",
-            ],
-            ["turning her head to the left", "looking to the left", "turning left"],
-        ),
-        _a(
-            "turn_right",
-            "hold",
-            "head_yaw",
-            [
-                "turns her head to the right",
-                "turns his head right",
-                "turns right",
-                "looks to the right",
-                "turns to her right",
-                "looks over to the right",
-                "faces right",
-                "turns her face to the right",
-                "rotates his head to the right",
-                "looks away to the right",
-                "turns toward the right",
-                "swivels her head right",
-                "looks right",
-                "turns his head to his right",
-                "turns to face the right side",
-                "glances over her right shoulder",
-            ],
-            ["turning her head to the right", "looking to the right", "turning right"],
-        ),
-        _a(
-            "look_up",
-            "hold",
-            "head_pitch gaze_y",
-            [
-                "looks up",
-                "looks upward",
-                "raises her head",
-                "lifts his head",
-                "looks up at the ceiling",
-                "tilts her head back and looks up",
-                "gazes upward",
-                "looks up toward the sky",
-                "lifts her chin",
-                "raises his chin",
-                "glances up",
-                "turns her eyes and head upward",
-                "looks up thoughtfully",
-                "raises her gaze",
-                "tips his head up",
-                "looks skyward",
-            ],
-            ["looking up", "looking upward", "raising her head"],
-        ),
-        _a(
-            "look_down",
-            "hold",
-            "head_pitch gaze_y",
-            [
-                "looks down",
-                "looks downward",
-                "lowers her head",
-                "drops his head",
-                "looks down at the floor",
-                "bows her head",
-                "gazes downward",
-                "looks down at her hands",
-                "lowers his chin",
-                "tucks her chin",
-                "glances down",
-                "casts her eyes down",
-                "looks down shyly",
-                "lowers his gaze",
-                "tips her head down",
-                "looks at the ground",
-            ],
-            ["looking down", "looking downward", "lowering her head"],
-        ),
-        _a(
-            "smile",
-            "hold",
-            "smile",
-            [
-                "smiles",
-                "smiles warmly",
-                "gives a smile",
-                "breaks into a smile",
-                "smiles at the camera",
-                "grins",
-                "beams",
-                "puts on a smile",
-                "flashes a smile",
-                "smiles happily",
-                "cracks a smile",
-                "shows a friendly smile",
-                "smiles brightly",
-                "lights up with a smile",
-                "wears a big grin",
-                "smiles kindly",
-                "has a smile on her face",
-            ],
-            ["smiling", "grinning", "with a smile"],
-        ),
-        _a(
-            "laugh",
-            "hold",
-            "smile blink_left blink_right jaw_open",
-            [
-                "laughs",
-                "laughs out loud",
-                "bursts out laughing",
-                "chuckles",
-                "giggles",
-                "laughs heartily",
-                "starts laughing",
-                "cracks up",
-                "has a good laugh",
-                "laughs happily",
-                "breaks into laughter",
-                "laughs at a joke",
-                "lets out a laugh",
-                "laughs warmly",
-                "shakes with laughter",
-                "laughs merrily",
-            ],
-            ["laughing", "chuckling", "giggling"],
-        ),
-        _a(
-            "frown",
-            "hold",
-            "smile",
-            [
-                "frowns",
-                "turns the corners of her mouth down",
-                "pulls a sad face",
-                "looks unhappy",
-                "looks sad",
-                "makes a sad face",
-                "frowns sadly",
-                "gives a frown",
-                "looks disappointed",
-                "pouts sadly with a frown",
-                "puts on a frown",
-                "looks displeased",
-                "frowns in disappointment",
-                "looks glum",
-                "grimaces",
-                "looks upset",
-            ],
-            ["frowning", "looking sad", "with a frown"],
-        ),
-        _a(
-            "raise_eyebrows",
-            "hold",
-            "brow_raise",
-            [
-                "raises her eyebrows",
-                "raises his eyebrows",
-                "lifts her brows",
-                "looks surprised",
-                "arches her eyebrows",
-                "raises both eyebrows",
-                "looks astonished",
-                "raises eyebrows",
-                "looks amazed",
-                "lifts his eyebrows",
-                "makes a surprised face",
-                "looks shocked",
-                "widens her eyes in surprise",
-                "shows surprise",
-                "raises her brows in surprise",
-                "looks taken aback",
-            ],
-            ["raising her eyebrows", "with raised eyebrows", "looking surprised"],
-        ),
-        _a(
-            "furrow",
-            "hold",
-            "brow_raise",
-            [
-                "furrows her brow",
-                "furrows his brows",
-                "looks angry",
-                "scowls",
-                "knits her brows",
-                "frowns angrily",
-                "draws his brows together",
-                "looks annoyed",
-                "glares",
-                "looks irritated",
-                "lowers her brows",
-                "looks stern",
-                "furrows her forehead",
-                "looks cross",
-                "scowls angrily",
-                "looks mad",
-                "looks confused and furrows her brow",
-            ],
-            ["furrowing her brow", "scowling", "looking angry"],
-        ),
-        _a(
-            "close_eyes",
-            "hold",
-            "blink_left blink_right",
-            [
-                "closes her eyes",
-                "closes his eyes",
-                "shuts her eyes",
-                "keeps her eyes closed",
-                "closes both eyes",
-                "shuts his eyes tight",
-                "has her eyes shut",
-                "closes the eyes",
-                "rests her eyes",
-                "squeezes her eyes shut",
-                "lowers her eyelids",
-                "closes her eyes for a moment",
-                "shuts both eyes",
-                "keeps his eyes shut",
-                "closes eyes",
-                "closes her eyes peacefully",
-            ],
-            ["with her eyes closed", "closing her eyes", "with eyes shut"],
-        ),
-        _a(
-            "blink_rapidly",
-            "pulses",
-            "blink_left blink_right",
-            [
-                "blinks rapidly",
-                "blinks quickly",
-                "blinks several times",
-                "blinks a lot",
-                "flutters her eyelashes",
-                "blinks repeatedly",
-                "blinks fast",
-                "keeps blinking",
-                "bats her eyelashes",
-                "blinks many times",
-                "blinks in quick succession",
-                "flutters his eyelids",
-                "blinks nervously",
-                "blinks over and over",
-                "does a series of quick blinks",
-                "blinks hard several times",
-            ],
-            ["blinking rapidly", "blinking quickly", "fluttering her eyelashes"],
-        ),
-        _a(
-            "wink_left",
-            "pulses",
-            "blink_right",
-            [
-                "winks her left eye",
-                "winks with his left eye",
-                "winks the left eye",
-                "gives a wink with her left eye",
-                "closes her left eye in a wink",
-                "winks left",
-                "does a left-eye wink",
-                "winks with the left eye",
-                "shuts her left eye briefly",
-                "blinks only her left eye",
-                "winks his left eye playfully",
-                "gives a left wink",
-                "winks using her left eye",
-                "flashes a wink with the left eye",
-                "closes just her left eye for a moment",
-                "winks her left eye at the camera",
-            ],
-            ["winking her left eye", "winking with the left eye", "with a left-eye wink"],
-            repeatable=True,
-        ),
-        _a(
-            "wink_right",
-            "pulses",
-            "blink_left",
-            [
-                "winks her right eye",
-                "winks with his right eye",
-                "winks the right eye",
-                "gives a wink with her right eye",
-                "closes her right eye in a wink",
-                "winks right",
-                "does a right-eye wink",
-                "winks with the right eye",
-                "shuts her right eye briefly",
-                "blinks only her right eye",
-                "winks his right eye playfully",
-                "gives a right wink",
-                "winks using her right eye",
-                "flashes a wink with the right eye",
-                "closes just her right eye for a moment",
-                "winks her right eye at the camera",
-            ],
-            ["winking her right eye", "winking with the right eye", "with a right-eye wink"],
-            repeatable=True,
-        ),
-        _a(
-            "pout",
-            "hold",
-            "lip_pucker",
-            [
-                "pouts",
-                "purses her lips",
-                "purses his lips",
-                "puckers her lips",
-                "pushes her lips forward",
-                "makes a pout",
-                "puckers up",
-                "pouts her lips",
-                "makes a kissy face",
-                "rounds her lips",
-                "sticks out her lips",
-                "pouts playfully",
-                "presses her lips into a pout",
-                "gives a pout",
-                "purses the lips",
-                "puckers his lips thoughtfully",
-            ],
-            ["pouting", "pursing her lips", "with pursed lips"],
-        ),
-        _a(
-            "glance_left",
-            "hold",
-            "gaze_x",
-            [
-                "glances to the left",
-                "glances left",
-                "shifts her eyes to the left",
-                "looks left with her eyes",
-                "moves his eyes to the left",
-                "casts a glance to the left",
-                "peeks to the left",
-                "darts her eyes left",
-                "looks sideways to the left",
-                "eyes something on the left",
-                "sneaks a glance to the left",
-                "rolls her eyes to the left",
-                "side-eyes to the left",
-                "shifts his gaze left",
-                "throws a glance to her left",
-                "looks out of the corner of her eye to the left",
-            ],
-            ["glancing to the left", "with her eyes to the left", "glancing left"],
-        ),
-        _a(
-            "glance_right",
-            "hold",
-            "gaze_x",
-            [
-                "glances to the right",
-                "glances right",
-                "shifts her eyes to the right",
-                "looks right with her eyes",
-                "moves his eyes to the right",
-                "casts a glance to the right",
-                "peeks to the right",
-                "darts her eyes right",
-                "looks sideways to the right",
-                "eyes something on the right",
-                "sneaks a glance to the right",
-                "rolls her eyes to the right",
-                "side-eyes to the right",
-                "shifts his gaze right",
-                "throws a glance to her right",
-                "looks out of the corner of her eye to the right",
-            ],
-            ["glancing to the right", "with her eyes to the right", "glancing right"],
-        ),
-        _a(
-            "lean_in",
-            "hold",
-            "head_scale head_ty",
-            [
-                "leans in",
-                "leans toward the camera",
-                "leans forward",
-                "moves closer to the camera",
-                "leans in closer",
-                "comes closer",
-                "bends toward the camera",
-                "leans in to the lens",
-                "moves her face closer",
-                "draws nearer",
-                "leans in attentively",
-                "edges closer to the camera",
-                "leans forward eagerly",
-                "brings his face closer",
-                "leans in as if sharing a secret",
-                "shifts forward",
-            ],
-            ["leaning in", "leaning forward", "leaning toward the camera"],
-        ),
-        _a(
-            "stay_still",
-            "still",
-            _HEAD + " gaze_x gaze_y",
-            [
-                "stays still",
-                "holds still",
-                "keeps her head still",
-                "remains motionless",
-                "freezes",
-                "does not move",
-                "keeps perfectly still",
-                "holds her pose",
-                "stays completely still",
-                "keeps his head steady",
-                "stops moving",
-                "holds steady",
-                "remains still",
-                "stands still",
-                "keeps calm and still",
-                "holds her head still",
-            ],
-            ["staying still", "holding still", "keeping still"],
-        ),
-    ]
-}
+
+def _styled(table: dict, where: str) -> tuple[tuple[str, ...], dict[str, set[str]]]:
+    """The phrasings of a ``phrasings`` table (all styles, in ``STYLES`` order) and the set of each style."""
+    unknown = set(table) - set(STYLES)
+    if unknown:
+        raise ValueError(f"{where}: unknown phrasing styles {sorted(unknown)}; use {STYLES}")
+    out: list[str] = []
+    for style in STYLES:
+        out += table.get(style, [])
+    duplicates = sorted({p for p in out if out.count(p) > 1})
+    if duplicates:
+        raise ValueError(f"{where}: phrasings listed twice: {duplicates}")
+    return tuple(out), {style: set(table.get(style, [])) for style in STYLES}
+
+
+def _action(entry: dict, known: dict[str, Action]) -> Action:
+    """One ``[[action]]`` entry; ``mirror_of`` takes an earlier action with left and right swapped."""
+    if "mirror_of" in entry:
+        src = known[entry["mirror_of"]]
+        flip = lambda items: tuple(_mirror(p) for p in items)  # noqa: E731
+        channels = tuple(dict(blink_left="blink_right", blink_right="blink_left").get(c, c) for c in src.channels)
+        return Action(
+            entry["label"], src.kind, channels, flip(src.phrasings), flip(src.gerunds), src.repeatable,
+            frozenset(flip(src.nominal)), frozenset(flip(src.addressed)), frozenset(flip(src.negations)),
+            flip(src.count_nouns),
+        )  # fmt: skip
+    phrasings, styles = _styled(entry["phrasings"], entry["label"])
+    return Action(
+        entry["label"],
+        entry["kind"],
+        tuple(entry["channels"]),
+        phrasings,
+        tuple(entry["gerunds"]),
+        bool(entry.get("repeatable", False)),
+        frozenset(set().union(*(styles[s] for s in _NOMINAL_STYLES))),
+        frozenset(styles["you"]),
+        frozenset(styles["negation"]),
+        tuple(entry.get("count_nouns", ())),
+    )
+
+
+def _with_sideless(actions: dict[str, Action], groups: dict) -> dict[str, Action]:
+    """Give each label of a ``[sideless.<group>]`` table that group's phrasings (shared by its labels)."""
+    out = dict(actions)
+    for group, table in groups.items():
+        phrasings, styles = _styled(table["phrasings"], f"sideless.{group}")
+        for label in table["labels"]:
+            a = out[label]
+            out[label] = replace(
+                a,
+                nominal=a.nominal | set().union(*(styles[s] for s in _NOMINAL_STYLES)),
+                addressed=a.addressed | styles["you"],
+                negations=a.negations | styles["negation"],
+                side_group=group,
+                sideless=phrasings,
+                sideless_gerunds=tuple(table["gerunds"]),
+            )
+    return out
+
+
+def _actions(bank: dict) -> dict[str, Action]:
+    actions: dict[str, Action] = {}
+    for entry in bank["action"]:
+        actions[entry["label"]] = _action(entry, actions)
+    return _with_sideless(actions, bank.get("sideless", {}))
+
+
+_BANK = load_bank()
+ACTIONS: dict[str, Action] = _actions(_BANK)
 ACTION_LABELS: tuple[str, ...] = tuple(ACTIONS)
+SIDED_LABELS: frozenset[str] = frozenset(a for a in ACTION_LABELS if a.endswith(("_left", "_right")))
 
 
 def parts_of(label: str) -> tuple[str, ...]:
@@ -623,16 +202,7 @@ def parts_of(label: str) -> tuple[str, ...]:
 
 
 # Contradictory pairs (driving different channels, but no face does both): never drawn as a combination.
-_CONFLICTS = {
-    frozenset(p)
-    for p in [
-        ("smile", "furrow"),
-        ("laugh", "furrow"),
-        ("laugh", "frown"),
-        ("laugh", "pout"),
-        ("wink_left", "wink_right"),  # winking both eyes is a blink
-    ]
-}
+_CONFLICTS = {frozenset(pair) for pair in _BANK["conflicts"]}
 
 
 def can_combine(a: str, b: str) -> bool:
@@ -646,49 +216,41 @@ def can_combine(a: str, b: str) -> bool:
 COMBINATIONS: tuple[str, ...] = tuple(
     f"{a}+{b}" for a in ACTION_LABELS for b in ACTION_LABELS if a < b and can_combine(a, b)
 )
+# Three actions, pairwise combinable ("smiles, nods and raises her eyebrows").
+TRIPLE_COMBINATIONS: tuple[str, ...] = tuple(
+    "+".join(t)
+    for t in itertools.combinations(sorted(ACTION_LABELS), 3)
+    if all(can_combine(x, y) for x, y in itertools.combinations(t, 2))
+)
 
 # ---------------------------------------------------------------------------------------------------- modifiers
 # Intensities stay within 0.7–1.4 (times the +-10 % person-to-person jitter): "nods a little" is still a nod a
 # viewer (and the detectors of ``actavatar.evaluation.metrics``, at about half a slight action) can see.
-INTENSITY_WORDS: dict[str, float] = {
-    "slightly": 0.75,
-    "a little": 0.75,
-    "a bit": 0.75,
-    "gently": 0.8,
-    "subtly": 0.75,
-    "softly": 0.8,
-    "faintly": 0.75,
-    "barely": 0.7,
-    "strongly": 1.3,
-    "a lot": 1.3,
-    "vigorously": 1.4,
-    "emphatically": 1.3,
-    "firmly": 1.25,
-    "deeply": 1.3,
-    "intensely": 1.4,
-    "energetically": 1.3,
-}
-SPEED_WORDS: dict[str, float] = {
-    "slowly": 0.6,
-    "gradually": 0.7,
-    "leisurely": 0.65,
-    "unhurriedly": 0.65,
-    "quickly": 1.6,
-    "rapidly": 1.7,
-    "briskly": 1.5,
-    "fast": 1.6,
-}
-COUNT_WORDS: dict[str, int] = {
-    "once": 1,
-    "one time": 1,
-    "twice": 2,
-    "two times": 2,
-    "a couple of times": 2,
-    "three times": 3,
-    "thrice": 3,
-    "four times": 4,
-}
-_SUFFIX_ONLY = {w for w in (*INTENSITY_WORDS, *SPEED_WORDS, *COUNT_WORDS) if " " in w} | {"fast"} | set(COUNT_WORDS)
+INTENSITY_ADVERBS: dict[str, float] = dict(_BANK["intensity"])  # "slightly", "hard", "a tiny bit"
+INTENSITY_ADJECTIVES: dict[str, float] = dict(_BANK["intensity_adjectives"])  # "a big nod", "a tiny smile"
+INTENSITY_WORDS: dict[str, float] = {**INTENSITY_ADVERBS, **INTENSITY_ADJECTIVES}
+SPEED_WORDS: dict[str, float] = dict(_BANK["speed"])
+COUNT_WORDS: dict[str, int] = dict(_BANK["count"])  # "twice", "3 times", "2x"
+COUNT_NOUN_WORDS: dict[str, int] = dict(_BANK["count_nouns"])  # "two" in "two nods"
+DURATION_WORDS: tuple[str, ...] = tuple(_BANK["modifier_rules"]["durations"])  # "for a moment": no motion change
+CONTINUING_VERBS: tuple[str, ...] = tuple(_BANK["modifier_rules"]["continuing"])  # "keeps" + "nodding"
+_SUFFIX_ONLY = (
+    {w for w in (*INTENSITY_ADVERBS, *SPEED_WORDS, *COUNT_WORDS) if " " in w}
+    | set(_BANK["modifier_rules"]["suffix_only"])
+    | set(COUNT_WORDS)
+)
+_PREFIX_ONLY = set(_BANK["modifier_rules"]["prefix_only"])
+# Nouns an intensity adjective may precede ("a nod" -> "a big nod", "gives a head tilt" -> "gives a small head tilt").
+_ADJECTIVE_NOUNS = frozenset(
+    "nod head shake headshake tilt turn smile grin laugh chuckle frown scowl glance wink pout pucker lean glare "
+    "eyebrow raise bow lift".split()
+)
+# Gerunds that read as an ongoing action after "keeps" ("keeps nodding", not "keeps closing her eyes").
+_CONTINUING_GERUNDS = frozenset(
+    "nodding shaking tilting looking smiling grinning laughing chuckling giggling frowning scowling furrowing "
+    "blinking fluttering pouting pursing glancing leaning holding".split()
+)
+SIDELESS_PROB = 0.3  # of sided actions (turns, tilts, glances) phrased without naming the side
 _SUBJECTS = ("", "", "", "she ", "he ", "the speaker ", "the person ", "then ")
 _TAKES_INTENSITY = set(ACTION_LABELS) - {"stay_still", "close_eyes", "blink_rapidly", "wink_left", "wink_right"}
 _TAKES_SPEED = set(ACTION_LABELS) - {"stay_still", "blink_rapidly"}
@@ -696,12 +258,16 @@ _TAKES_SPEED = set(ACTION_LABELS) - {"stay_still", "blink_rapidly"}
 
 @dataclass(frozen=True)
 class ActionPart:
-    """One atomic action with its modifiers (``count=None``: as many repetitions as fit naturally)."""
+    """One atomic action with its modifiers (``count=None``: as many repetitions as fit naturally).
+
+    ``side_stated=False``: a sided action (``turn_left``) whose text names no side ("turns her head away"); the
+    motion goes to the label's side, and an evaluation should accept either side."""
 
     label: str
     intensity: float = 1.0
     speed: float = 1.0
     count: int | None = None
+    side_stated: bool = True
 
 
 @dataclass(frozen=True)
@@ -715,60 +281,194 @@ class ActionSpec:
     def label(self) -> str:
         return "+".join(p.label for p in self.parts)
 
-
-def _modified(phrase: str, rng: np.random.Generator, split: str, action: Action) -> tuple[str, ActionPart]:
-    intensity, speed, count = 1.0, 1.0, None
-    words: list[str] = []
-    if action.label in _TAKES_INTENSITY and rng.random() < 0.35:
-        word = _pick(rng, split_items(tuple(INTENSITY_WORDS), split, salt="intensity"))
-        intensity = INTENSITY_WORDS[word]
-        words.append(word)
-    if action.label in _TAKES_SPEED and rng.random() < 0.25:
-        word = _pick(rng, split_items(tuple(SPEED_WORDS), split, salt="speed"))
-        speed = SPEED_WORDS[word]
-        words.append(word)
-    if action.repeatable and rng.random() < 0.5:
-        word = _pick(rng, split_items(tuple(COUNT_WORDS), split, salt="count"))
-        count = COUNT_WORDS[word]
-        words.append(word)
-    text = phrase
-    for word in words:
-        if word not in _SUFFIX_ONLY and rng.random() < 0.4 and " " not in phrase.split(" ", 1)[0]:
-            text = f"{word} {text}"
-        else:
-            text = f"{text} {word}"
-    return text, ActionPart(action.label, intensity, speed, count)
+    @property
+    def sides_stated(self) -> tuple[bool, ...]:
+        """Per part: False for a sided action whose text names no side (either side is right)."""
+        return tuple(p.side_stated for p in self.parts)
 
 
 def _pick(rng: np.random.Generator, items: Sequence):
     return items[int(rng.integers(len(items)))]
 
 
-def sample_action(
-    rng: np.random.Generator, split: str, *, label: str | None = None, combo_prob: float = 0.25
-) -> ActionSpec:
-    """Draw an action (or a two-action combination) and phrase it with the ``split``'s phrasings and modifiers."""
-    if label is None:
-        label = _pick(rng, COMBINATIONS) if rng.random() < combo_prob else _pick(rng, ACTION_LABELS)
-    names = parts_of(label)
-    first = ACTIONS[names[0]]
-    text, part = _modified(_pick(rng, first.phrasings_for(split)), rng, split, first)
-    parts = [part]
-    for name in names[1:]:
-        action = ACTIONS[name]
-        if rng.random() < 0.65:
-            more, p = _modified(_pick(rng, action.phrasings_for(split)), rng, split, action)
-            text = f"{text} and {more}"
+@lru_cache(maxsize=4096)
+def _split(items: tuple[str, ...], split: str, salt: str, share: float = HELDOUT_SHARE) -> tuple[str, ...]:
+    return split_items(items, split, share, salt)
+
+
+def _eligible(words: Sequence[str], split: str, salt: str, style: str) -> tuple[str, ...]:
+    """The split's modifier words that a phrasing of ``style`` can take (negations: in front only; continuing forms
+    "keeps nodding": after only)."""
+    found = _split(tuple(words), split, salt)
+    if style == "negation":
+        return tuple(w for w in found if w not in _SUFFIX_ONLY)
+    if style == "continuing":
+        return tuple(w for w in found if w not in _PREFIX_ONLY)
+    return found
+
+
+def _adjective_slot(text: str) -> int | None:
+    """Index of the word after "a"/"an" that an intensity adjective can precede ("a nod" -> 1), or None."""
+    words = text.split(" ")
+    for i in range(1, len(words)):
+        if words[i - 1] in ("a", "an") and words[i] in _ADJECTIVE_NOUNS:
+            return i
+    return None
+
+
+def _intensified(text: str, style: str, rng: np.random.Generator, split: str) -> tuple[str, float, str | None]:
+    """``(text, factor, adverb)``: an adjective put before the action noun ("a big nod"; ``adverb`` None), or an
+    adverb for the caller to place; noun phrases without a slot stay as they are (factor 1)."""
+    slot = _adjective_slot(text)
+    if slot is not None and (style == "nominal" or rng.random() < 0.4):
+        word = _pick(rng, _split(tuple(INTENSITY_ADJECTIVES), split, "intensity-adjective"))
+        words = text.split(" ")
+        words[slot - 1 : slot] = ["a", word]  # every adjective starts with a consonant
+        return " ".join(words), INTENSITY_ADJECTIVES[word], None
+    adverbs = _eligible(INTENSITY_ADVERBS, split, "intensity", style)
+    if style == "nominal" or not adverbs:
+        return text, 1.0, None
+    word = _pick(rng, adverbs)
+    return text, INTENSITY_ADVERBS[word], word
+
+
+def _placed(text: str, words: Sequence[str], style: str, rng: np.random.Generator) -> str:
+    """``text`` with modifier words before ("slowly nods", "you slowly nod") or after ("nods twice") it."""
+    for word in words:
+        front = style == "negation" or (
+            style != "continuing" and word not in _SUFFIX_ONLY and (word in _PREFIX_ONLY or rng.random() < 0.4)
+        )
+        if not front:
+            text = f"{text} {word}"
+        elif style == "you" and text.startswith("you "):
+            text = f"you {word} {text[4:]}"
         else:
-            gerunds = action.gerunds_for(split) or action.gerunds
-            more, p = _modified(_pick(rng, gerunds), rng, split, action)
-            text = f"{text} while {more}"
+            text = f"{word} {text}"
+    return text
+
+
+def _modified(
+    phrase: str, rng: np.random.Generator, split: str, action: Action, style: str = "verb", side_stated: bool = True
+) -> tuple[str, ActionPart]:
+    """A phrasing with drawn modifiers, and the ``ActionPart`` they mean. Noun phrases and states take intensity
+    adjectives only; negations take modifiers in front."""
+    intensity, speed, count = 1.0, 1.0, None
+    words: list[str] = []
+    if action.label in _TAKES_INTENSITY and rng.random() < 0.35:
+        phrase, intensity, word = _intensified(phrase, style, rng, split)
+        words += [word] if word else []
+    speeds = _eligible(SPEED_WORDS, split, "speed", style)
+    if style != "nominal" and action.label in _TAKES_SPEED and speeds and rng.random() < 0.25:
+        word = _pick(rng, speeds)
+        speed = SPEED_WORDS[word]
+        words.append(word)
+    counts = _eligible(COUNT_WORDS, split, "count", style)
+    if style in ("verb", "you") and action.repeatable and counts and rng.random() < 0.5:
+        word = _pick(rng, counts)
+        count = COUNT_WORDS[word]
+        words.append(word)
+    return _placed(phrase, words, style, rng), ActionPart(action.label, intensity, speed, count, side_stated)
+
+
+def _classed(action: Action, phrase: str) -> str:
+    style = action.style_of(phrase)
+    return "third" if style in ("verb", "negation") else style
+
+
+def _phrasing(
+    action: Action, rng: np.random.Generator, split: str, sideless_prob: float, want: str | None
+) -> tuple[str, str, bool]:
+    """``(phrase, style, side_stated)``: a phrasing of the split, naming no side with ``sideless_prob`` for sided
+    actions; ``want`` ("third", "you", "nominal"): prefer that class (a combination keeps its first clause's form),
+    else third-person verb phrases."""
+    sideless = bool(action.sideless) and rng.random() < sideless_prob
+    pool = action.sideless_for(split) if sideless else action.phrasings_for(split)
+    if want is not None:
+        pool = [p for p in pool if _classed(action, p) == want] or [
+            p for p in pool if _classed(action, p) == "third"
+        ] or list(pool)  # fmt: skip
+    phrase = _pick(rng, pool)
+    return phrase, action.style_of(phrase), not sideless
+
+
+def _gerund(action: Action, rng: np.random.Generator, split: str, sideless_prob: float) -> tuple[str, bool]:
+    """A gerund of the split ("nodding"; sideless ones for sided actions with ``sideless_prob``)."""
+    if action.sideless_gerunds and rng.random() < sideless_prob:
+        return _pick(rng, action.sideless_gerunds_for(split) or action.sideless_gerunds), False
+    return _pick(rng, action.gerunds_for(split) or action.gerunds), True
+
+
+def _clause(
+    action: Action, rng: np.random.Generator, split: str, sideless_prob: float, form: str, want: str | None = None
+) -> tuple[str, ActionPart, str]:
+    """``(text, part, style)`` of one action. ``form``: "phrase" (any style; "keeps nodding", "two nods" now and
+    then), "gerund" ("while nodding") or "later" (a phrase after the first clause of a combination, in its class;
+    "you" dropped: "you smile and nod")."""
+    if form == "gerund":
+        phrase, stated = _gerund(action, rng, split, sideless_prob)
+        text, part = _modified(phrase, rng, split, action, "verb", stated)
+        return text, part, "verb"
+    if form == "phrase" and action.repeatable and action.count_nouns and rng.random() < 0.1:
+        number = _pick(rng, _split(tuple(COUNT_NOUN_WORDS), split, "count-noun"))
+        text = f"{number} {_pick(rng, action.count_nouns_for(split) or action.count_nouns)}"
+        return text, ActionPart(action.label, count=COUNT_NOUN_WORDS[number]), "nominal"
+    if form == "phrase" and rng.random() < 0.06:
+        gerunds = [g for g in action.gerunds_for(split) if g.split(" ")[0] in _CONTINUING_GERUNDS]
+        if gerunds:
+            text, part = _modified(f"{_pick(rng, CONTINUING_VERBS)} {_pick(rng, gerunds)}", rng, split, action,
+                                   "continuing")  # fmt: skip
+            return text, part, "verb"
+    phrase, style, stated = _phrasing(action, rng, split, sideless_prob, want)
+    if form == "later" and style == "you":
+        phrase, style = phrase[4:], "verb"
+    text, part = _modified(phrase, rng, split, action, style, stated)
+    return text, part, style
+
+
+def _draw_label(rng: np.random.Generator, combo_prob: float, triple_prob: float) -> str:
+    """A single action, a pair (``combo_prob``, triples included) or a triple (``min(triple_prob, combo_prob)``)."""
+    r = rng.random()
+    if r < min(triple_prob, combo_prob) and TRIPLE_COMBINATIONS:
+        return _pick(rng, TRIPLE_COMBINATIONS)
+    return _pick(rng, COMBINATIONS) if r < combo_prob else _pick(rng, ACTION_LABELS)
+
+
+def sample_action(
+    rng: np.random.Generator,
+    split: str,
+    *,
+    label: str | None = None,
+    combo_prob: float = 0.25,
+    triple_prob: float = 0.08,
+    sideless_prob: float = SIDELESS_PROB,
+) -> ActionSpec:
+    """Draw an action, a two-action combination (``combo_prob``) or a three-action one (``triple_prob`` of all
+    draws, within ``combo_prob``) and phrase it with the ``split``'s phrasings and modifiers: "X and Y", "X while
+    Y-ing", "X, Y and Z", "X and Y while Z-ing". Turns, tilts and glances are phrased without their side with
+    ``sideless_prob`` ("turns her head away"; ``ActionPart.side_stated`` False)."""
+    if label is None:
+        label = _draw_label(rng, combo_prob, triple_prob)
+    names = parts_of(label)
+    n = len(names)
+    last_form = "gerund" if n > 1 and rng.random() < (0.35 if n == 2 else 0.5) else "later"
+    text, part, style = _clause(ACTIONS[names[0]], rng, split, sideless_prob, "phrase")
+    want = "third" if style in ("verb", "negation") else style
+    texts, parts = [text], [part]
+    for k, name in enumerate(names[1:], start=1):
+        more, p, _ = _clause(ACTIONS[name], rng, split, sideless_prob, last_form if k == n - 1 else "later", want)
+        texts.append(more)
         parts.append(p)
-    padded = f" {text} "
-    subjects = [
-        s for s in _SUBJECTS if not (s == "she " and " his " in padded) and not (s == "he " and " her " in padded)
-    ]
-    text = _pick(rng, subjects) + text
+    if n > 1:
+        joint = ", " if n == 3 and last_form == "later" else " and "
+        text = joint.join(texts[:-1]) + (" while " if last_form == "gerund" else " and ") + texts[-1]
+    if all(p.count is None for p in parts) and rng.random() < 0.1 and not any(d in text for d in DURATION_WORDS):
+        text = f"{text} {_pick(rng, _split(DURATION_WORDS, split, 'duration'))}"  # "for a moment": same motion
+    if style in ("verb", "negation"):
+        padded = f" {text} "
+        subjects = [
+            s for s in _SUBJECTS if not (s == "she " and " his " in padded) and not (s == "he " and " her " in padded)
+        ]
+        text = _pick(rng, subjects) + text
     return ActionSpec(text, tuple(parts))
 
 
@@ -788,131 +488,15 @@ class Mood:
     words: tuple[str, ...] = field(default=())  # adverbs/adjectives that name the mood in base prompts
 
 
-MOODS: dict[str, Mood] = {
-    m.name: m
-    for m in [
-        Mood("calm", 0.8, 0.05, 0.0, 0.0, (2.5, 6.0), (2.0, 5.0), 0.9, ("calmly", "calm", "peacefully", "serenely")),
-        Mood(
-            "cheerful",
-            1.2,
-            0.3,
-            0.1,
-            -1.0,
-            (2.0, 5.0),
-            (1.5, 4.0),
-            1.1,
-            ("cheerfully", "happy", "cheerful", "joyfully"),
-        ),
-        Mood(
-            "serious",
-            0.75,
-            -0.05,
-            -0.1,
-            1.0,
-            (3.0, 6.0),
-            (2.5, 6.0),
-            0.95,
-            ("seriously", "serious", "solemnly", "gravely"),
-        ),
-        Mood(
-            "excited",
-            1.3,
-            0.25,
-            0.2,
-            -1.5,
-            (2.0, 4.5),
-            (1.0, 3.0),
-            1.25,
-            ("excitedly", "excited", "enthusiastically", "energetically"),
-        ),
-        Mood("friendly", 1.0, 0.2, 0.05, 0.0, (2.0, 5.0), (1.5, 4.0), 1.0, ("friendly", "warmly", "kindly", "warm")),
-        Mood("sad", 0.75, -0.2, -0.05, 2.5, (2.5, 6.0), (2.0, 5.0), 0.8, ("sadly", "sad", "gloomily", "melancholy")),
-        Mood(
-            "confident",
-            1.1,
-            0.1,
-            0.0,
-            -1.5,
-            (3.0, 6.0),
-            (2.5, 5.0),
-            1.1,
-            ("confidently", "confident", "assertively", "boldly"),
-        ),
-        Mood(
-            "nervous",
-            1.2,
-            0.0,
-            0.15,
-            1.0,
-            (1.2, 3.0),
-            (0.8, 2.0),
-            0.9,
-            ("nervously", "nervous", "anxiously", "uneasily"),
-        ),
-        Mood(
-            "thoughtful",
-            0.85,
-            0.0,
-            -0.05,
-            0.5,
-            (2.5, 6.0),
-            (1.5, 3.5),
-            0.9,
-            ("thoughtfully", "pensively", "reflectively", "thoughtful"),
-        ),
-    ]
-}
+def _mood(entry: dict) -> Mood:
+    tuples = {k: tuple(entry[k]) for k in ("blink_interval", "gaze_interval", "words") if k in entry}
+    return Mood(**{**entry, **tuples})
 
-_PEOPLE = (
-    "a woman",
-    "a man",
-    "a young woman",
-    "an older man",
-    "a person",
-    "the presenter",
-    "a news anchor",
-    "a teacher",
-    "a young man",
-    "an elderly woman",
-    "a student",
-    "a narrator",
-    "a host",
-    "a doctor",
-    "a girl",
-    "a boy",
-)
-_STYLES = (
-    "",
-    "",
-    "",
-    ", studio lighting",
-    ", webcam video",
-    ", close-up portrait",
-    ", natural light",
-    ", vlog style",
-    ", soft light",
-    ", plain background",
-    ", cinematic",
-    ", podcast setting",
-    ", office background",
-)
-_BASE_TEMPLATES = (
-    "{who} talking {adv} to the camera{style}",
-    "{who} speaking {adv}{style}",
-    "{who} explains something {adv}{style}",
-    "{who} tells a story {adv}{style}",
-    "{who} addressing the viewer {adv}{style}",
-    "{adv}, {who} talks to the audience{style}",
-    "{who} giving a short speech {adv}{style}",
-    "portrait of {who} talking {adv}{style}",
-    "{who} answers a question {adv}{style}",
-    "{who} reads a message {adv}{style}",
-    "talking head: {who}, speaking {adv}{style}",
-    "{who} chatting {adv} with the viewer{style}",
-    "{who} presenting the news {adv}{style}",
-    "a video call with {who} speaking {adv}{style}",
-    "{who} delivers a monologue {adv}{style}",
-)
+
+MOODS: dict[str, Mood] = {m.name: m for m in map(_mood, _BANK["mood"])}
+_PEOPLE: tuple[str, ...] = tuple(_BANK["base"]["people"])
+_STYLES: tuple[str, ...] = tuple(_BANK["base"]["styles"])
+_BASE_TEMPLATES: tuple[str, ...] = tuple(_BANK["base"]["templates"])
 
 
 def sample_base_prompt(rng: np.random.Generator, split: str) -> tuple[str, Mood]:

@@ -8,7 +8,14 @@ pronouns, a leading subject, capitals, a full stop), so each training phase text
 - the leading subject changed, dropped or added ("she", "he", "the speaker", "they", "then");
 - the first verb in the imperative ("nods twice" -> "nod twice"), as people type in an editor;
 - one filler word dropped ("the", "just", "over", ...); action, direction and count words are never touched;
-- capitalised and/or with a full stop.
+- capitalised and/or with a full stop; now and then ALL CAPS, all lower case or "!!";
+- now and then a typo: one letter doubled, dropped or swapped with the next in one content word of at least five
+  letters ("nods" never, "smiles" -> "smiels"); side words ("left", "right", "leftward") and count words ("twice",
+  "three") are never touched, so the side and the count survive.
+
+Noun phrases and states ("a nod", "her head tilted to the left") have no verb: they get no subject and no
+imperative. Second-person texts ("you nod your head") keep their subject or drop it (the imperative "nod your
+head"); they never get another one.
 
 **Mirroring** (``actavatar.text.mirror_text`` with ``actavatar.motion.mirror_motion``): a clip seen in a mirror is a
 clip of the opposite direction, so "turns her head to the left" over mirrored motion is a training item for "... to
@@ -35,9 +42,15 @@ _POSSESSIVES = ("her", "his", "their", "the")
 _SUBJECTS = ("she", "he", "they", "the speaker", "the person", "then", "the woman", "the man")
 _FILLERS = {"the", "a", "just", "over", "then", "for", "quickly", "slightly"}
 _NOT_CONTENT = {"her", "his", "their", "the", "a", "an", "she", "he", "they", "then", "speaker", "person",
-                "woman", "man", "to", "at", "with", "of"}  # fmt: skip
+                "woman", "man", "to", "at", "with", "of", "you", "your"}  # fmt: skip
 _IRREGULAR = {"does": "do", "goes": "go", "has": "have", "is": "be", "says": "say"}
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+_SIDED = re.compile(r"left|right", re.IGNORECASE)
+_WARD = re.compile(r"(left|right)ward", re.IGNORECASE)  # mirror_text swaps "leftward" but not "LEFTWARD"
+TYPO_PROB = 0.06  # of variants
+# Fillers that are part of a modifier ("a couple of times", "a lot", "the whole time"): never dropped.
+_MODIFIER_PAIRS = {"a couple", "a lot", "a bit", "a little", "a tiny", "a moment", "a while", "a second", "a few",
+                   "the whole", "the entire", "just a"}  # fmt: skip
 
 
 def content_key(text: str) -> tuple[str, ...]:
@@ -52,9 +65,72 @@ def heldout_phrasings() -> tuple[str, ...]:
     from .actions import ACTIONS
 
     found = set()
-    for action in ACTIONS.values():
-        found.update(p.lower() for p in (*action.phrasings_for("heldout"), *action.gerunds_for("heldout")))
+    for a in ACTIONS.values():
+        held = (*a.phrasings_for("heldout"), *a.gerunds_for("heldout"))
+        found.update(p.lower() for p in (*held, *a.sideless_for("heldout"), *a.sideless_gerunds_for("heldout")))
     return tuple(sorted(found))
+
+
+@lru_cache(maxsize=1)
+def nominal_starts() -> frozenset[str]:
+    """First words of the bank's noun phrases and states ("a", "with", "her", "two") that no verb phrase starts
+    with: a text starting with one has no verb to put in the imperative and takes no subject."""
+    from .actions import ACTIONS, COUNT_NOUN_WORDS
+
+    verbal, nominal = set(), {w.split(" ")[0] for w in COUNT_NOUN_WORDS}
+    for a in ACTIONS.values():
+        for p in (*a.phrasings, *a.sideless):
+            (nominal if a.style_of(p) == "nominal" else verbal).add(p.split(" ")[0].lower())
+    return frozenset(nominal - verbal)
+
+
+@lru_cache(maxsize=1)
+def protected_words() -> frozenset[str]:
+    """Words a typo never touches: count words ("twice", "three", "times"); side words are protected apart."""
+    from .actions import COUNT_NOUN_WORDS, COUNT_WORDS
+
+    return frozenset(w for phrase in (*COUNT_WORDS, *COUNT_NOUN_WORDS) for w in phrase.split(" "))
+
+
+def typo(text: str, rng: np.random.Generator) -> str:
+    """``text`` with one typo (a letter doubled, dropped, or swapped with the next one) in one word of at least five
+    letters that names no side and no count; ``text`` itself when it has no such word."""
+    words = text.split(" ")
+    spots = [
+        i for i, w in enumerate(words)
+        if len(w) >= 5 and w.isalpha() and not _SIDED.search(w) and w.lower() not in protected_words()
+    ]  # fmt: skip
+    if not spots:
+        return text
+    i = int(rng.choice(spots))
+    w = words[i]
+    k = int(rng.integers(1, len(w) - 1))  # never the first letter
+    kind = int(rng.integers(3))
+    if kind == 0:
+        w = w[: k + 1] + w[k:]  # doubled
+    elif kind == 1:
+        w = w[:k] + w[k + 1 :]  # dropped
+    else:
+        w = w[:k] + w[k + 1] + w[k] + w[k + 2 :]  # swapped with the next letter
+    words[i] = w
+    return " ".join(words)
+
+
+def _surface(text: str, rng: np.random.Generator) -> str:
+    """Casing and end punctuation as people type: capitalised, all lower case, ALL CAPS, a full stop, "!!"."""
+    r = rng.random()
+    if r < 0.04 and not _WARD.search(text):
+        text = text.upper()
+    elif r < 0.1:
+        text = text.lower()
+    elif r < 0.4:
+        text = text[:1].upper() + text[1:]
+    r = rng.random()
+    if r < 0.2:
+        text += "."
+    elif r < 0.24:
+        text += "!!"
+    return text
 
 
 @lru_cache(maxsize=1)
@@ -96,7 +172,7 @@ def _imperative(word: str) -> str:
 
 def _split_subject(text: str) -> tuple[str, str]:
     low = text.lower()
-    for subject in sorted(_SUBJECTS, key=len, reverse=True):
+    for subject in sorted((*_SUBJECTS, "you"), key=len, reverse=True):
         if low.startswith(subject + " "):
             return subject, text[len(subject) + 1 :]
     return "", text
@@ -113,26 +189,40 @@ def variants(text: str, rng: np.random.Generator, count: int = 3) -> list[str]:
         words = rest.split()
         if not words:
             break
-        ops = rng.permutation(5)[: int(rng.integers(1, 4))]
-        for op in ops:
-            if op == 0:  # swap possessives, each independently
-                words = [str(rng.choice(_POSSESSIVES)) if w in _POSSESSIVES[:3] else w for w in words]
-            elif op == 1:  # subject: drop, replace or add
-                subject = "" if rng.random() < 0.4 else str(rng.choice(_SUBJECTS))
-            elif op == 2 and not subject:  # imperative, as typed into an editor ("nod twice")
-                words[0] = _imperative(words[0])
-            elif op == 3:  # drop one filler word
-                idx = [i for i, w in enumerate(words) if w in _FILLERS and len(words) > 2]
-                if idx:
-                    del words[int(rng.choice(idx))]
-        variant = " ".join(([subject] if subject else []) + words)
-        if rng.random() < 0.3:
-            variant = variant[:1].upper() + variant[1:]
-        if rng.random() < 0.2:
-            variant += "."
-        if variant == text or variant in out:
-            continue
+        words = _rewritten(subject, words, rng)
+        variant = " ".join(words)
         if contains_heldout_verbatim(variant) or (not was_heldout and contains_heldout(variant)):
+            continue
+        if rng.random() < TYPO_PROB:
+            variant = typo(variant, rng)
+        variant = _surface(variant, rng)
+        if variant == text or variant in out or contains_heldout_verbatim(variant):
             continue
         out.append(variant)
     return out
+
+
+def _rewritten(subject: str, words: list[str], rng: np.random.Generator) -> list[str]:
+    """The words of a variant: 1-3 of the rewrites (possessives, subject, imperative, a filler dropped). A noun
+    phrase or state gets no subject and no imperative; "you" is kept or dropped (the imperative)."""
+    addressed = subject == "you"
+    verbal = not addressed and words[0].lower() not in nominal_starts()
+    if not subject and not verbal:
+        subject = "nominal"
+    for op in rng.permutation(5)[: int(rng.integers(1, 4))]:
+        if op == 0:  # swap possessives, each independently
+            words = [str(rng.choice(_POSSESSIVES)) if w in _POSSESSIVES[:3] else w for w in words]
+        elif op in (1, 2) and addressed:  # "you nod" -> "nod"
+            subject = ""
+        elif op == 1 and subject != "nominal":  # subject: drop, replace or add
+            subject = "" if rng.random() < 0.4 else str(rng.choice(_SUBJECTS))
+        elif op == 2 and not subject:  # imperative, as typed into an editor ("nod twice")
+            words[0] = _imperative(words[0])
+        elif op == 3:  # drop one filler word
+            idx = [
+                i for i, w in enumerate(words)
+                if w in _FILLERS and len(words) > 2 and " ".join(words[i : i + 2]) not in _MODIFIER_PAIRS
+            ]  # fmt: skip
+            if idx:
+                del words[int(rng.choice(idx))]
+    return ([subject] if subject and subject != "nominal" else []) + words

@@ -51,8 +51,10 @@ FORMAT_VERSION = 1
 # What the synthetic clips contain (actions, intensities, timing): bumped when that changes, so a cached dataset of an
 # older synthesis is not silently trained or evaluated on. 2: repetitions at fixed positions, zero-mean nods, eyelid
 # actions replace idle blinks, intensities above the detectors, no contradictory combinations. 3: an action's jaw
-# opening (raised eyebrows, laughing) fades out in the speech's pauses; optional audio domain randomisation.
-SYNTHESIS_VERSION = 3
+# opening (raised eyebrows, laughing) fades out in the speech's pauses; optional audio domain randomisation. 4: the
+# phrasing bank in actions.toml (40+ phrasings per action in several styles, sideless turns/tilts/glances, more
+# modifiers, three-action combinations); meta["sides_stated"] per phase and part.
+SYNTHESIS_VERSION = 4
 _MOUTH = [MOTION_INDEX[c] for c in VISEME_CHANNELS]
 _LOW = np.array([MOTION_LIMITS[n][0] for n in MOTION_NAMES], np.float32)
 _HIGH = np.array([MOTION_LIMITS[n][1] for n in MOTION_NAMES], np.float32)
@@ -386,6 +388,7 @@ def make_sample(
 
     phases: list[Phase] = []
     labels: list[str] = []
+    sides: list[list[bool]] = []  # per phase and part: False for a turn/tilt/glance whose text names no side
     if stage == 2:
         count = int(rng.choice([1, 2, 2, 3, 3, 4]))
         previous = None
@@ -396,6 +399,7 @@ def make_sample(
             add_action(motion, fps, spec, start, end, rng, idle=idle, words=clip.words)
             phases.append(Phase(start, end, spec.text))
             labels.append(spec.label)
+            sides.append(list(spec.sides_stated))
             previous = spec.label
     motion = np.clip(motion, _LOW, _HIGH).astype(np.float32)
     audio, record = clip.audio, {"applied": False}
@@ -414,6 +418,7 @@ def make_sample(
         "stage": stage,
         "words": [[round(s, 3), round(e, 3), w] for s, e, w in clip.words],
         "audio_domain": record,
+        "sides_stated": sides,
     }
     return Sample(audio, motion, PhasePlan(base, tuple(phases)), labels, meta, fps, clip.sample_rate)
 

@@ -66,12 +66,19 @@ def _cli(tiny_checkpoint, audio: Path, out_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _is_ffmpeg(child: psutil.Process) -> bool:
+    try:
+        return "ffmpeg" in child.name()
+    except psutil.NoSuchProcess:  # a short-lived child (e.g. ffprobe) ended between listing and reading its name
+        return False
+
+
 def _wait_for_encoding(proc: subprocess.Popen, out_dir: Path, timeout: float = 120) -> psutil.Process:
     t0 = time.time()
     while time.time() - t0 < timeout:
         assert proc.poll() is None, proc.communicate()
         temps = [p for p in out_dir.iterdir() if p.name.endswith(".tmp.mp4")]
-        encoders = [p for p in psutil.Process(proc.pid).children() if "ffmpeg" in p.name()]
+        encoders = [p for p in psutil.Process(proc.pid).children() if _is_ffmpeg(p)]
         if temps and encoders and temps[0].stat().st_size > 0:
             return encoders[0]
         time.sleep(0.05)

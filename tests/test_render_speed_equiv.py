@@ -177,7 +177,7 @@ class Reference:
         # The mouth interior is the renderer's own painter (``mouth.paint_interior``): it was redrawn after the warp
         # was optimised, and is tested for its look in tests/test_render.py.
         # Likewise the glasses frames drawn back over the warp (``_draw_rigid``).
-        r._draw_rigid(frame, *r._head_transform(m))
+        r._draw_rigid(frame, basis_weights(m), *r._head_transform(m))
         r._paint_mouth(frame, dst_lm, basis_weights(m), *r._head_transform(m))
         return frame
 

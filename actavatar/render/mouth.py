@@ -32,7 +32,6 @@ TEETH_HALF_WIDTH = 0.82  # fraction of the inner mouth's half-width over which t
 # Tooth boundaries from the midline outwards, as fractions of the mouth half-width (incisors, laterals, canines).
 TOOTH_EDGES_UPPER = (0.0, 0.2, 0.36, 0.52, 0.66, 0.78)
 TOOTH_EDGES_LOWER = (0.0, 0.13, 0.27, 0.41, 0.55, 0.68)
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # RGB -> luminance (Rec. 601)
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -62,7 +61,7 @@ class MouthPalette:
     def from_portrait(image: np.ndarray, lm: np.ndarray, fh: float, teeth_shown: bool) -> MouthPalette:
         h, w = image.shape[:2]
         px = image.reshape(-1, 3).astype(np.float32)
-        lum = px @ LUMA
+        lum = px @ np.array([0.299, 0.587, 0.114], np.float32)
 
         def pick(mask: np.ndarray) -> np.ndarray:
             return np.flatnonzero(mask.ravel())
@@ -76,13 +75,13 @@ class MouthPalette:
         skin_i, lip_i, eye_i = pick(cheeks.astype(bool)), pick(lips), pick(eyes)
         skin = np.median(px[skin_i], 0) if len(skin_i) else np.full(3, 150.0, np.float32)
         lip = np.median(px[lip_i], 0) if len(lip_i) else 0.8 * skin
-        skin_l = float(skin @ LUMA)
+        skin_l = float(skin @ np.array([0.299, 0.587, 0.114]))
         # Sclera: the brightest third of the eye opening (iris, lashes and lid shadow are darker).
         sclera = None
         if len(eye_i) >= 6:
             bright = eye_i[lum[eye_i] >= np.percentile(lum[eye_i], 67)]
             sclera = np.median(px[bright], 0)
-        if sclera is None or float(sclera @ LUMA) < skin_l:
+        if sclera is None or float(sclera @ np.array([0.299, 0.587, 0.114])) < skin_l:
             # eyes too small or shaded to read: brighter than the skin, with half its tint
             sclera = 1.25 * float(skin.mean()) * (0.5 + 0.5 * skin / max(float(skin.mean()), 1.0))
         teeth = None
@@ -91,7 +90,7 @@ class MouthPalette:
             if len(inner) >= 6:
                 bright = inner[lum[inner] >= np.percentile(lum[inner], 75)]
                 cand = np.median(px[bright], 0)
-                if float(cand @ LUMA) > skin_l:
+                if float(cand @ np.array([0.299, 0.587, 0.114])) > skin_l:
                     teeth = cand
         if teeth is None:
             # Teeth are a little darker than the sclera and warmer: tint 25 % of the way to the skin's hue.

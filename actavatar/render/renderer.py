@@ -224,15 +224,6 @@ def expression_bases(landmarks: np.ndarray) -> dict[str, np.ndarray]:
     return bases
 
 
-def _head_shift(a: np.ndarray, t: np.ndarray, rx, ry, rz, hw):
-    """The rigid head motion's forward displacement (x, y) in pixels at points with head-relative coordinates
-    ``rx``, ``ry``, ``rz`` and pixel scale ``hw`` (scalars or broadcastable arrays): ``hw * (A q + t - q)``, the
-    rigid part of ``PortraitRenderer._forward_field`` (which fuses the same sums with cv2 on the whole grid)."""
-    fx = hw * (((a[0, 0] - 1) * rx + t[0]) + a[0, 1] * ry + a[0, 2] * rz)
-    fy = hw * ((a[1, 0] * rx + t[1]) + (a[1, 1] - 1) * ry + a[1, 2] * rz)
-    return fx, fy
-
-
 def speech_jaw(jaw_open: float) -> float:
     """The rendered jaw opening: ``jaw_open`` up to JAW_SPEECH_P95, then tending smoothly to JAW_SPEECH_MAX."""
     knee, top = JAW_SPEECH_P95, JAW_SPEECH_MAX
@@ -714,7 +705,7 @@ class PortraitRenderer:
         skin_y = top + (sy - top) * (skin_end - top) / np.maximum(edge - lash - top, 1e-3)
         return covered, np.where(sy > edge - lash, u - (edge - sy), skin_y)
 
-    def _draw_rigid(self, frame: np.ndarray, a: np.ndarray, t: np.ndarray) -> None:
+    def _draw_rigid(self, frame: np.ndarray, wts: np.ndarray, a: np.ndarray, t: np.ndarray) -> None:
         """Glasses frames over the warped face, moved by the head pose only (in place on ``frame``)."""
         if self._rigid_box is None:
             return
@@ -723,7 +714,10 @@ class PortraitRenderer:
         ay0, ay1, ax0, ax1 = self._aroi
         # The box moves with the head: shifted by the head's displacement at its centre, in whole grid cells.
         rc, cc = (y0 + y1) // (2 * k) - ay0, (x0 + x1) // (2 * k) - ax0
-        dx, dy = _head_shift(a, t, self._rel_x[0, cc], self._rel_y[rc, 0], self._rel_z[rc, cc], self._hw_roi[rc, cc])
+        rz_c, hw_c = float(self._rel_z[rc, cc]), float(self._hw_roi[rc, cc])
+        rx_c, ry_c = float(self._rel_x[0, cc]), float(self._rel_y[rc, 0])
+        dx = hw_c * ((a[0, 0] - 1) * rx_c + a[0, 1] * ry_c + a[0, 2] * rz_c + t[0])
+        dy = hw_c * (a[1, 0] * rx_c + (a[1, 1] - 1) * ry_c + a[1, 2] * rz_c + t[1])
         sy, sx = int(round(dy / k)), int(round(dx / k))
         sy = min(max(sy, ay0 - y0 // k), ay1 - y1 // k)
         sx = min(max(sx, ax0 - x0 // k), ax1 - x1 // k)
@@ -731,9 +725,14 @@ class PortraitRenderer:
         r0, r1, c0, c1 = y0 // k - ay0, y1 // k - ay0, x0 // k - ax0, x1 // k - ax0
         # The head's displacement on the box's grid points (the rigid part of ``_forward_field``), then the backward
         # map to first order: a pixel's source is itself minus that displacement (smooth, nearly uniform here).
-        fx, fy = _head_shift(
-            a, t, self._rel_x[:, c0:c1], self._rel_y[r0:r1], self._rel_z[r0:r1, c0:c1], self._hw_roi[r0:r1, c0:c1]
+        rx, ry, rz, hw = (
+            self._rel_x[:, c0:c1],
+            self._rel_y[r0:r1],
+            self._rel_z[r0:r1, c0:c1],
+            self._hw_roi[r0:r1, c0:c1],
         )
+        fx = hw * (((a[0, 0] - 1) * rx + t[0]) + a[0, 1] * ry + a[0, 2] * rz)
+        fy = hw * ((a[1, 0] * rx + t[1]) + (a[1, 1] - 1) * ry + a[1, 2] * rz)
         disp = cv2.resize(cv2.merge([fx, fy]), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         src = self._identity_roi[y0 - ay0 * k : y1 - ay0 * k, x0 - ax0 * k : x1 - ax0 * k] - disp
         patch = cv2.remap(self._rigid_rgba, src, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -808,7 +807,7 @@ class PortraitRenderer:
         # (OpenCV remaps 4 channels faster than 3.)
         warped = cv2.remap(self._image_rgba, src, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB, dst=frame[ay0:ay1, ax0:ax1])
-        self._draw_rigid(frame, a, t)
+        self._draw_rigid(frame, wts, a, t)
         self._paint_mouth(frame, dst_lm, wts, a, t)
         return frame
 

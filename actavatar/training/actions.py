@@ -622,6 +622,8 @@ def speaking_gate(
 
 
 EYE_LIDS = ("blink_left", "blink_right")
+HEAD_ANGLES = ("head_pitch", "head_yaw", "head_roll")
+HEAD_HOLD = 0.35  # share of the idle head-angle variation kept inside an action window that moves no head angle
 _LID_ACTIONS = {"close_eyes", "blink_rapidly", "wink_left", "wink_right", "laugh"}  # replace the idle blinks
 
 
@@ -748,7 +750,20 @@ def add_action(
             if name == "jaw_open" and gate is not None and part.label not in MOUTH_OPENING_ACTIONS:
                 values = values * gate
             motion[frames, MOTION_INDEX[name]] += values
+    if idle is not None and not any(part.label == "stay_still" or _moves_head(part.label) for part in parts):
+        # An expression or gaze action holds the head steadier: the idle head angles' variation (not their offset,
+        # so nothing jumps at the edges) is scaled to HEAD_HOLD inside the window. Without this an eyebrow raise
+        # carried the full speech head motion and the model learnt to move the head with it.
+        env = _ramp(t, duration, min(0.25, duration / 3), min(0.25, duration / 3))
+        for name in HEAD_ANGLES:
+            k = MOTION_INDEX[name]
+            drift = idle[frames, k] - idle[frames, k].mean()
+            motion[frames, k] -= (1.0 - HEAD_HOLD) * env * drift
     return motion
+
+
+def _moves_head(label: str) -> bool:
+    return any(c in HEAD_ANGLES for c in ACTIONS[label].channels)
 
 
 # ---------------------------------------------------------------------------------------------------- idle motion

@@ -53,7 +53,8 @@ FORMAT_VERSION = 1
 # actions replace idle blinks, intensities above the detectors, no contradictory combinations. 3: an action's jaw
 # opening (raised eyebrows, laughing) fades out in the speech's pauses; optional audio domain randomisation. 4: the
 # phrasing bank in actions.toml (40+ phrasings per action in several styles, sideless turns/tilts/glances, more
-# modifiers, three-action combinations); meta["sides_stated"] per phase and part.
+# modifiers, three-action combinations); meta["sides_stated"] per phase and part; an action that moves no head angle
+# holds the head steadier (actions.HEAD_HOLD).
 SYNTHESIS_VERSION = 4
 _MOUTH = [MOTION_INDEX[c] for c in VISEME_CHANNELS]
 _LOW = np.array([MOTION_LIMITS[n][0] for n in MOTION_NAMES], np.float32)

@@ -20,7 +20,6 @@ MAX_TOKENS = 64  # action phrases and base prompts are short; longer texts are t
 
 
 CLAUSE_BREAKS = frozenset({"and", "while", ",", ";"})  # word pieces that start a new clause
-SIDE_WORDS = ("left", "right")  # word pieces ``encode(sides=True)`` factors out (``side_blind`` hides)
 
 
 _SIDE = re.compile(r"(?<![A-Za-z])(left|right|Left|Right|LEFT|RIGHT)(?=ward|(?![A-Za-z]))")
@@ -75,9 +74,8 @@ class TextEncoder:
         self._lock = threading.Lock()
         self._tokenizer = None
         self._model = None
-        self._cache: OrderedDict[tuple[str, bool], tuple[torch.Tensor, list[int]]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[torch.Tensor, list[int]]] = OrderedDict()
         self._cache_size = cache_size
-        self._side_offset_cache: dict[int, torch.Tensor] | None = None  # side word's token id -> ``_side_offsets``
 
     def _load(self) -> None:
         if self._model is not None:
@@ -110,49 +108,34 @@ class TextEncoder:
 
     @torch.no_grad()
     def encode(
-        self, texts: Sequence[str], pooled: bool = False, clauses: bool = False, sides: bool = False
+        self, texts: Sequence[str], pooled: bool = False, clauses: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """All texts in one forward pass (uncached ones only). Returns (N, L, 384) float32 and (N, L) bool.
 
         ``pooled``: each sequence starts with its sentence embedding (``with_pooled``); ``clauses`` (with
         ``pooled``): and a text of several clauses with one embedding per clause.
-
-        ``sides`` (models trained with ``text_side_tokens``): the side words ("left", "right") are factored out of
-        their context. The text is encoded with them masked, so no other token tells "cocks her head to the left"
-        from "... to the right"; the side word's position keeps its masked, contextual state (which clause it
-        belongs to, which verb) plus or minus one fixed side direction, half the difference of the two words' own
-        context-free states. The side is then one signal shared by every sided action instead of being entangled
-        with the verb, so a verb seen with one side only in training ("cocks her head to the right", whose mirror
-        image is held out) need not carry that side.
         """
         with self._lock:
             self._load()
-            found = {t: self._cache[(t, sides)] for t in texts if (t, sides) in self._cache}
+            found = {t: self._cache[t] for t in texts if t in self._cache}
             todo = list(dict.fromkeys(t for t in texts if t not in found))
             if todo:
                 batch = self._tokenizer(
                     todo, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
                 )
                 input_ids = batch["input_ids"]
-                if sides:
-                    side_offsets = self._side_offsets()
-                    at_side = torch.isin(input_ids, torch.tensor(list(side_offsets)))
-                    batch["input_ids"] = input_ids.masked_fill(at_side, self._tokenizer.mask_token_id)
                 states = self._model(**batch).last_hidden_state  # (n, L, 384)
-                if sides:
-                    for i, j in at_side.nonzero().tolist():
-                        states[i, j] += side_offsets[int(input_ids[i, j])]
                 for i, t in enumerate(todo):
                     n = int(batch["attention_mask"][i].sum())
                     pieces = self._tokenizer.convert_ids_to_tokens(input_ids[i, :n].tolist())
-                    found[t] = self._cache[(t, sides)] = (states[i, :n].clone(), clause_ids(pieces))
+                    found[t] = self._cache[t] = (states[i, :n].clone(), clause_ids(pieces))
                     while len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
             # From ``found``, not the cache: a batch larger than the cache evicts its own first texts.
             seqs = [with_pooled(q, ids if clauses else None) if pooled else q for q, ids in (found[t] for t in texts)]
             for t in texts:
-                if (t, sides) in self._cache:
-                    self._cache.move_to_end((t, sides))
+                if t in self._cache:
+                    self._cache.move_to_end(t)
         length = max(s.shape[0] for s in seqs)
         out = torch.zeros(len(seqs), length, TEXT_DIM)
         mask = torch.zeros(len(seqs), length, dtype=torch.bool)
@@ -160,18 +143,6 @@ class TextEncoder:
             out[i, : s.shape[0]] = s
             mask[i, : s.shape[0]] = True
         return out, mask
-
-    def _side_offsets(self) -> dict[int, torch.Tensor]:
-        """Token id of each side word -> what ``encode(sides=True)`` adds at its masked position: +d for "left",
-        -d for "right", d = half the difference of their states encoded alone ("[CLS] left [SEP]"). Computed once."""
-        if self._side_offset_cache is None:
-            batch = self._tokenizer(list(SIDE_WORDS), return_tensors="pt")
-            if batch["input_ids"].shape[1] != 3:
-                raise ActAvatarError(f"Text encoder: each of {SIDE_WORDS} must be one word piece.")
-            left, right = self._model(**batch).last_hidden_state[:, 1]
-            d = (left - right) / 2
-            self._side_offset_cache = {int(batch["input_ids"][0, 1]): d, int(batch["input_ids"][1, 1]): -d}
-        return self._side_offset_cache
 
 
 _DEFAULT: TextEncoder | None = None

@@ -143,33 +143,6 @@ def test_clauses_split_at_and_while_and_commas_once_a_clause_has_a_word(text_enc
         assert len(clauses(one)) == 1, one
 
 
-def test_side_tokens_factor_left_and_right_out_of_their_context(text_encoder):
-    texts = [f"{verb} her head to the {side}" for verb in ("cocks", "tilts") for side in ("left", "right")]
-    pieces = text_encoder.tokens(texts)
-    at = pieces[0].index("left")
-    assert all(p.index(p[at]) == at and p[at] in ("left", "right") for p in pieces)
-    plain, _ = text_encoder.encode(texts)
-    factored, _ = text_encoder.encode(texts, sides=True)
-    # Plain encoding: every token (the verb's too) knows the side; factored: only the side word's position.
-    assert not torch.allclose(plain[0, 1], plain[1, 1], atol=1e-3)
-    others = [k for k in range(len(pieces[0])) if k != at]
-    assert torch.equal(factored[0, others], factored[1, others])
-    # There, left and right differ by one fixed direction whatever the verb ("cocks" / "tilts")...
-    side = factored[0, at] - factored[1, at]
-    assert side.norm() > 1.0
-    assert torch.allclose(factored[2, at] - factored[3, at], side, atol=1e-4)
-    assert not torch.allclose(plain[0, at] - plain[1, at], plain[2, at] - plain[3, at], atol=1e-1)
-    # ... and the rest of that state is the masked word's context, which the verb changes.
-    assert not torch.allclose(factored[0, at], factored[2, at], atol=1e-1)
-    # The two encodings are cached apart: asking for the plain one again returns it unchanged.
-    again, _ = text_encoder.encode(texts)
-    assert torch.equal(again, plain)
-    # A text without side words is encoded the same either way.
-    a, _ = text_encoder.encode(["smiles and nods"])
-    b, _ = text_encoder.encode(["smiles and nods"], sides=True)
-    assert torch.equal(a, b)
-
-
 def test_clause_tokens_follow_the_sentence_embedding(text_encoder):
     from actavatar.text import clause_ids, with_pooled
 
@@ -317,74 +290,3 @@ def test_bank_mirrors_sided_clips_never_into_a_heldout_phrasing(tmp_path):
     cfg.mirror = 0.0
     x0, _, _ = bank.batch(np.random.default_rng(0), cfg, "cpu")
     assert torch.allclose(x0[0], normalize_motion(bank.motion[0][None])[0])
-
-
-def test_side_blind_hides_the_side_words_and_makes_the_side_a_coin_flip(tmp_path):
-    from actavatar.motion import mirror_motion
-    from actavatar.pipelines.motion import normalize_motion
-    from actavatar.text import default_text_encoder, mirror_text
-    from actavatar.training.synth import build_dataset, load_dataset
-    from actavatar.training.train import ClipBank, TrainConfig
-
-    data = build_dataset(tmp_path / "d", 24, "train", 2, seed=3)
-    assert not ClipBank(data, 2).blindable.any()  # off unless asked
-    bank = ClipBank(data, 2, side_blind=True)
-    blind = np.flatnonzero(bank.blindable)
-    assert len(blind), "24 clips should include a turn, tilt, glance or wink"
-    for i, sample in enumerate(load_dataset(data)):  # blindable: a phase names a side, and only sided actions' do
-        named = [mirror_text(ph.text) != ph.text for ph in bank.plans[i].phases]
-        sided = [("left" in a or "right" in a) for a in sample.actions]
-        assert bank.blindable[i] == (any(named) and named == sided)
-    i = int(blind[0])
-    text = next(ph.text for ph in bank.plans[i].phases if mirror_text(ph.text) != ph.text)
-    pieces = default_text_encoder().tokens([text])[0]
-    full = bank.text[text].float()
-    cfg = TrainConfig(stage=2, side_blind=1.0, mirror=1.0, prefix_prob=0.0)
-    hidden = bank._states(text, np.random.default_rng(0), cfg, hide_sides=True)
-    assert [p for p in pieces if p in ("left", "right")], pieces
-    kept = [row for row, p in zip(full, pieces, strict=True) if p not in ("left", "right")]
-    assert torch.equal(hidden, torch.stack(kept))
-    assert torch.equal(bank._states(text, np.random.default_rng(0), cfg), full)  # only when asked
-    # A side-blind draw shows the clip's own texts with the motion mirrored about half the time.
-    n = len(bank.motion[i])
-    for attr in ("motion", "features", "plans", "mirrored"):
-        setattr(bank, attr, [getattr(bank, attr)[i]])
-    bank.lengths, bank.weights, bank.blindable = np.array([n]), np.ones(1), np.ones(1, dtype=bool)
-    cfg.min_frames = cfg.max_frames = n
-    cfg.tokens_per_batch = 2 * n
-    original = normalize_motion(bank.motion[0][None])[0]
-    flipped = normalize_motion(mirror_motion(bank.motion[0])[None])[0]
-    seen = []
-    for seed in range(24):
-        x0, _, _ = bank.batch(np.random.default_rng(seed), cfg, "cpu")
-        for row in x0:
-            assert torch.allclose(row, original) or torch.allclose(row, flipped)
-            seen.append(torch.allclose(row, flipped))
-    assert 0.25 < np.mean(seen) < 0.75
-
-
-def test_plain_one_sided_texts_lose_their_sentence_embedding_only(tmp_path):
-    from actavatar.text import mirror_text
-    from actavatar.training.synth import build_dataset
-    from actavatar.training.train import ClipBank, TrainConfig, encode_texts_cached, one_sided_texts
-
-    # A held-out left phrasing whose mirror image is a training phrasing: that training twin is never mirrored.
-    left = next(
-        p for p in ACTIONS["tilt_left"].phrasings_for("heldout")
-        if mirror_text(p) in ACTIONS["tilt_right"].phrasings_for("train") and " her " in p
-    )  # fmt: skip
-    twin, mirrorable, plain = f"then {mirror_text(left)} twice", "turns her head to the right", "smiles"
-    other = f"{mirror_text(left).replace(' her ', ' his ')} twice"
-    assert mirror_text(twin) != twin and contains_heldout_verbatim(mirror_text(twin))
-    found = one_sided_texts([twin, mirrorable, plain], {twin: [other], plain: ["smile"]})
-    assert found == {twin, other}
-    data = build_dataset(tmp_path / "d", 3, "train", 2, seed=0)
-    bank = ClipBank(data, 2, plain_one_sided=True)
-    bank.text.update(encode_texts_cached([twin, mirrorable], tmp_path))
-    bank.one_sided.add(twin)
-    rng = np.random.default_rng(0)
-    on = TrainConfig(text_pooled_token=True, plain_one_sided=True)
-    assert torch.equal(bank._states(twin, rng, on), bank.text[twin].float())  # tokens only
-    assert bank._states(mirrorable, rng, on).shape[0] == bank.text[mirrorable].shape[0] + 1
-    off = TrainConfig(text_pooled_token=True)
-    assert bank._states(twin, rng, off).shape[0] == bank.text[twin].shape[0] + 1  # only when asked

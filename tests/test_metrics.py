@@ -208,9 +208,11 @@ def test_amplitude_ratio_tells_natural_from_exaggerated(clips):
     assert action_amplitudes(m, FPS, [("turn_right", 1.0, 3.0)])[0][1] <= 0  # the other way: no size
 
 
-@pytest.mark.parametrize("label", ["turn_left", "turn_right", "tilt_left", "tilt_right", "glance_left", "glance_right"])
+@pytest.mark.parametrize(
+    "label", ["turn_left", "turn_right", "tilt_left", "tilt_right", "glance_left", "glance_right"]
+)
 def test_a_side_free_text_is_scored_as_the_side_the_motion_took(label):
-    """"looks away" names no side: the phase is the side the motion went, and is detected only if it went."""
+    """ "looks away" names no side: the phase is the side the motion went, and is detected only if it went."""
     kind = label.split("_")[0]
     motion, _ = _clip(label, 2.0, 5.0, seed=4)
     assert resolve_sides(motion, FPS, kind, 2.0, 5.0) == label

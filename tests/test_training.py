@@ -149,30 +149,22 @@ def test_text_generalisation_options_train_and_the_pooled_token_is_used_at_infer
     from actavatar.pipelines.motion import ActAvatarMotionPipeline
 
     options = dict(text_variants=2, text_augment=0.5, token_dropout=0.1, text_pooled_token=True)
-    for clauses, sides in ((False, False), (True, False), (True, True)):
-        cfg = tiny(
-            tmp_path / f"{clauses}{sides}",
-            data_dir,
-            stage=2,
-            text_clause_tokens=clauses,
-            text_side_tokens=sides,
-            **options,
-        )
+    for clauses in (False, True):
+        cfg = tiny(tmp_path / f"{clauses}", data_dir, stage=2, text_clause_tokens=clauses, **options)
         pipe = ActAvatarMotionPipeline.from_checkpoint(train(cfg))
         assert pipe.transformer.config.text_pooled_token is True
         assert pipe.transformer.config.text_clause_tokens is clauses
-        assert pipe.transformer.config.text_side_tokens is sides
         seen = []
         real = pipe.text_encoder.encode
 
         class Spy:
-            def encode(self, texts, pooled=False, clauses=False, sides=False, seen=seen, real=real):
-                seen.append((pooled, clauses, sides))
-                return real(texts, pooled, clauses, sides)
+            def encode(self, texts, pooled=False, clauses=False, seen=seen, real=real):
+                seen.append((pooled, clauses))
+                return real(texts, pooled, clauses)
 
         pipe._text_encoder = Spy()
         out = pipe(speechlike(2.0), None, None, num_inference_steps=2)
-        assert seen == [(True, clauses, sides)] and np.isfinite(out.motion).all()
+        assert seen == [(True, clauses)] and np.isfinite(out.motion).all()
     with pytest.raises(InputError, match="text_pooled_token"):
         train(tiny(tmp_path / "bad", data_dir, stage=2, text_clause_tokens=True))
 
@@ -232,8 +224,6 @@ def test_label_weights_draw_clips_with_that_action_more_often(tmp_path, data_dir
         train(tiny(tmp_path, data_dir, stage=2, label_weights={target: 0.0}))
     with pytest.raises(InputError, match="mirror is a probability"):
         train(tiny(tmp_path, data_dir, stage=2, mirror=1.5))
-    with pytest.raises(InputError, match="side_blind is a probability"):
-        train(tiny(tmp_path, data_dir, stage=2, side_blind=-0.1))
     # Clips with a combination phase: their own weight, multiplied with the label weight.
     combined = np.array([any("+" in lab for lab in acts) for acts in labels])
     assert combined.any()  # (in some test orders every clip of the fixture holds one: the product still shows)

@@ -231,7 +231,6 @@ class MotionDiT(ModelMixin, ConfigMixin):
         soft_width_s: float = DEFAULT_SOFT_WIDTH_S,  # feather width of the soft mask
         text_pooled_token: bool = False,  # each text block starts with its sentence embedding (text.with_pooled)
         text_clause_tokens: bool = False,  # ... and a text of several clauses with one embedding per clause
-        text_side_tokens: bool = False,  # texts encoded with their side words factored out (TextEncoder.encode)
         phase_clock: bool = False,  # frame tokens get the time since their phase started and until it ends
     ):
         super().__init__()
@@ -405,8 +404,3 @@ class MotionDiT(ModelMixin, ConfigMixin):
     @property
     def num_parameters_millions(self) -> float:
         return sum(p.numel() for p in self.parameters()) / 1e6
-
-
-def timestep_from_sigma(sigma: torch.Tensor) -> torch.Tensor:
-    """The scheduler's timestep convention (``sigma * num_train_timesteps``)."""
-    return sigma * 1000.0

@@ -166,7 +166,6 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
             texts,
             pooled=config.text_pooled_token,
             clauses=config.text_clause_tokens,
-            sides=config.text_side_tokens,
         )
         per = len(texts) // len(plans)
         return [

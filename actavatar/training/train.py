@@ -31,7 +31,7 @@ from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM, mirror_motion
 from ..phases import PhasePlan
-from ..text import SIDE_WORDS, clause_ids, default_text_encoder, with_pooled
+from ..text import clause_ids, default_text_encoder, with_pooled
 from .config import config_from_toml, synthesis_options
 
 
@@ -71,19 +71,6 @@ class TrainConfig:
     # ... and a text of several clauses ("smiles and turns her head to the right") also one embedding per clause
     # (text.with_pooled; stored in the model config). Needs ``text_pooled_token``.
     text_clause_tokens: bool = False
-    # Side words ("left", "right") factored out of their context (TextEncoder.encode(sides=True); stored in the
-    # model config): every other token is the same for "cocks her head to the left" and "... to the right", and the
-    # side is one fixed direction added at the side word's position. Meant for verbs that training shows with one
-    # side only, because their mirror image is a held-out phrasing. Tried and not kept (5,000 steps, from pixels):
-    # "cocks her head to the left" tilts left, but combinations fall; held-out 82.8 -> 80.8 %, training phrasings
-    # 95.2 -> 93.9 % (README, Evaluation).
-    text_side_tokens: bool = False
-    # Stage 2: a phase text naming a side whose mirror image would be a held-out phrasing ("cocks her head to the
-    # right": "cocks her head to the left" is held out), and so is never mirrored, is shown without its sentence and
-    # clause embeddings. Those embeddings barely change between "left" and "right" (cosine 0.96 for "swivels her
-    # head left/right"), so seen with one side only they might learn the side. Tried and not kept (5,000 steps, from
-    # pixels): held-out 82.8 -> 82.8 % (tilting left 4/14 both), training phrasings 95.2 -> 93.5 %.
-    plain_one_sided: bool = False
     phase_clock: bool = False  # MotionDiT's phase clock (time within the phase), added at stage 2 if missing
     # Stage 2: clips are drawn with probability proportional to the largest weight of the action parts they contain
     # (e.g. {shake_head = 3.0}); parts not listed weigh 1. Empty = uniform.
@@ -94,12 +81,6 @@ class TrainConfig:
     # Stage 2: probability of showing a clip mirrored (motion left <-> right, "left" <-> "right" in its phase texts;
     # training/augment.py). Clips whose mirrored text would be a held-out phrasing are never mirrored.
     mirror: float = 0.0
-    # Stage 2: probability of showing a sided clip (a turn, tilt, glance or wink whose text names its side) with the
-    # side words ("left", "right") hidden from its phase texts and its motion mirrored half the time, so that the
-    # side is a coin flip whenever its word is missing. Meant to stop a verb seen with one side only ("cocks her head
-    # to the right": its mirror image is held out, so it is never mirrored) from carrying that side. Tried at 0.25
-    # and not kept: held-out phase accuracy 81.2 -> 74.5 % from pixels (README, Evaluation).
-    side_blind: float = 0.0
     model_dim: int = 128
     model_layers: int = 8
     seed: int = 0
@@ -133,16 +114,6 @@ def direction_tokens(
     return out
 
 
-def one_sided_texts(texts: list[str], variants: dict[str, list[str]]) -> set[str]:
-    """The texts that name a side and whose mirror image contains a held-out phrasing ("cocks her head to the right"
-    -> "cocks her head to the left"), with their surface variants: the sided texts never mirrored."""
-    from ..text import mirror_text
-    from .augment import contains_heldout_verbatim
-
-    twins = {t for t in texts if mirror_text(t) != t and contains_heldout_verbatim(mirror_text(t))}
-    return twins | {v for t in twins for v in variants.get(t, [])}
-
-
 class ClipBank:
     """Training clips held in memory with precomputed audio features and encoded texts."""
 
@@ -157,10 +128,7 @@ class ClipBank:
         token_dropout: float = 0.0,
         mirror: bool = False,
         combination_weight: float = 1.0,
-        side_blind: bool = False,
         clause_tokens: bool = False,
-        plain_one_sided: bool = False,
-        side_tokens: bool = False,
     ):
         from ..text import mirror_text
         from .augment import contains_heldout, contains_heldout_verbatim, variants
@@ -194,22 +162,16 @@ class ClipBank:
         # Mirrored plans. None: nothing to mirror; the mirror image of a text would be a held-out phrasing; or a
         # sided action's text names no side (its mirrored motion would contradict the unchanged text).
         self.mirrored: list[PhasePlan | None] = [None] * len(self.plans)
-        # Clips that may be shown side-blind: every phase text names a side exactly when its action has one.
-        self.blindable = np.zeros(len(self.plans), dtype=bool)
-        if mirror or side_blind:
+        if mirror:
             leaks = lambda t: contains_heldout_verbatim(t) or contains_heldout(t)  # noqa: E731
             for i, (plan, actions) in enumerate(zip(self.plans, labels, strict=True)):
                 flipped = [mirror_text(ph.text) for ph in plan.phases]
                 changed = [f != ph.text for f, ph in zip(flipped, plan.phases, strict=True)]
                 sided = [("left" in a or "right" in a) for a in actions]
-                if any(changed) and changed == sided:
-                    self.blindable[i] = side_blind
-                    if mirror and not any(map(leaks, flipped)):
-                        phases = tuple(
-                            dataclasses.replace(ph, text=t) for ph, t in zip(plan.phases, flipped, strict=True)
-                        )
-                        self.mirrored[i] = dataclasses.replace(plan, phases=phases)
-            for original, vs in list(self.variants.items()) if mirror else ():  # a mirrored text's variants: mirrored
+                if any(changed) and changed == sided and not any(map(leaks, flipped)):
+                    phases = tuple(dataclasses.replace(ph, text=t) for ph, t in zip(plan.phases, flipped, strict=True))
+                    self.mirrored[i] = dataclasses.replace(plan, phases=phases)
+            for original, vs in list(self.variants.items()):  # a mirrored text's variants: mirrored
                 flipped = mirror_text(original)
                 if flipped != original:
                     extra = [f for f in map(mirror_text, vs) if not leaks(f)]
@@ -219,18 +181,12 @@ class ClipBank:
             | {ph.text for p in self.mirrored if p is not None for ph in p.phases}
             | {v for vs in self.variants.values() for v in vs}
         )
-        self.text = encode_texts_cached(texts, Path(data_dir), sides=side_tokens)
+        self.text = encode_texts_cached(texts, Path(data_dir))
         # Word pieces, only if an option needs them (tokenizing loads MiniLM, which a cached encoding otherwise skips).
         protect = stage == 2 and token_dropout > 0
-        pieces = default_text_encoder().tokens(texts) if protect or self.blindable.any() or clause_tokens else None
+        pieces = default_text_encoder().tokens(texts) if protect or clause_tokens else None
         self.protected = direction_tokens(texts, self.text, pieces=pieces) if protect else {}
-        self.sides = direction_tokens(texts, self.text, frozenset(SIDE_WORDS), pieces) if self.blindable.any() else {}
         self.clauses: dict[str, np.ndarray] = {}  # text -> clause of each token (texts of one clause left out)
-        # Texts shown without sentence/clause embeddings (TrainConfig.plain_one_sided): they name a side and their
-        # mirror image contains a held-out phrasing ("cocks her head to the right"), and their surface variants.
-        self.one_sided: set[str] = set()
-        if plain_one_sided:
-            self.one_sided = one_sided_texts(texts, self.variants)
         if clause_tokens:
             for text, text_pieces in zip(texts, pieces, strict=True):
                 ids = np.asarray(clause_ids(text_pieces))
@@ -264,11 +220,7 @@ class ClipBank:
         for i in picks:
             start = int(rng.integers(0, self.lengths[i] - frames + 1))
             crop, plan = self.motion[i][start : start + frames], self.plans[i]
-            blind = cfg.side_blind > 0 and self.blindable[i] and rng.random() < cfg.side_blind
-            if blind:
-                if rng.random() < 0.5:
-                    crop = mirror_motion(crop)
-            elif cfg.mirror > 0 and self.mirrored[i] is not None and rng.random() < cfg.mirror:
+            if cfg.mirror > 0 and self.mirrored[i] is not None and rng.random() < cfg.mirror:
                 crop, plan = mirror_motion(crop), self.mirrored[i]
             motion.append(crop)
             feats.append(self.features[i][start : start + frames].float())
@@ -277,7 +229,7 @@ class ClipBank:
             if keep and rng.random() < cfg.drop_phases:
                 keep = []
             base.append(self._states(plan.base, rng, cfg, augment=False))
-            phase_states.append([self._states(p.text, rng, cfg, hide_sides=blind) for p in keep])
+            phase_states.append([self._states(p.text, rng, cfg) for p in keep])
             spans.append([(p.start - t0, p.end - t0) for p in keep])
         base_t, base_m = _pad([*base])
         packed = []
@@ -306,12 +258,9 @@ class ClipBank:
         cond = MotionConditioning(torch.stack(feats), prompt, times, face, prefix, prefix_mask)
         return x0.to(device), cond, weight.to(device)
 
-    def _states(
-        self, text: str, rng: np.random.Generator, cfg: TrainConfig, augment: bool = True, hide_sides: bool = False
-    ) -> torch.Tensor:
+    def _states(self, text: str, rng: np.random.Generator, cfg: TrainConfig, augment: bool = True) -> torch.Tensor:
         """(L, D) token states of ``text`` as the model sees them in this batch: maybe a variant, maybe with tokens
-        hidden, maybe led by the sentence embedding (see ``TrainConfig.text_variants``); ``hide_sides``: without its
-        side words (``TrainConfig.side_blind``)."""
+        hidden, maybe led by the sentence embedding (see ``TrainConfig.text_variants``)."""
         if augment and cfg.text_augment > 0 and self.variants.get(text) and rng.random() < cfg.text_augment:
             options = self.variants[text]
             text = options[int(rng.integers(len(options)))]
@@ -326,26 +275,20 @@ class ClipBank:
                 keep[1 + int(rng.integers(states.shape[0] - 2))] = True
         else:
             keep = np.ones(states.shape[0], dtype=bool)
-        if hide_sides and text in self.sides:
-            keep &= ~self.sides[text]
-            if not keep[1:-1].any():  # the text was only its side word(s): "left"
-                keep = ~self.sides[text]
         if not keep.all():
             states = states[torch.from_numpy(keep)]
             clauses = clauses[keep] if clauses is not None else None
-        plain = cfg.plain_one_sided and text in self.one_sided
-        return with_pooled(states, clauses) if cfg.text_pooled_token and not plain else states
+        return with_pooled(states, clauses) if cfg.text_pooled_token else states
 
 
-def encode_texts_cached(texts: list[str], cache_dir: Path, sides: bool = False) -> dict[str, torch.Tensor]:
+def encode_texts_cached(texts: list[str], cache_dir: Path) -> dict[str, torch.Tensor]:
     """MiniLM token states (fp16) of ``texts``, cached in ``cache_dir`` (one safetensors file per distinct text
-    list and encoding, written atomically): re-runs on the same data (resumes, ablation rows) skip the encoding.
-    ``sides``: side words factored out (``TextEncoder.encode``)."""
+    list and encoding, written atomically): re-runs on the same data (resumes, ablation rows) skip the encoding."""
     import hashlib
 
     from safetensors.torch import load_file, save_file
 
-    encoding = "all-MiniLM-L6-v2" + (" masked sides +-d" if sides else "")  # plain: the old cache files
+    encoding = "all-MiniLM-L6-v2"
     digest = hashlib.sha1("\n".join([encoding, *texts]).encode("utf-8")).hexdigest()[:16]
     path = cache_dir / f".text-states-{digest}.safetensors"
     if path.is_file():
@@ -360,7 +303,7 @@ def encode_texts_cached(texts: list[str], cache_dir: Path, sides: bool = False) 
     out: dict[str, torch.Tensor] = {}
     for i in range(0, len(texts), 256):
         chunk = texts[i : i + 256]
-        states, mask = encoder.encode(chunk, sides=sides)
+        states, mask = encoder.encode(chunk)
         for j, t in enumerate(chunk):
             out[t] = states[j, : int(mask[j].sum())].half()
     if texts:
@@ -492,11 +435,6 @@ def train(cfg: TrainConfig) -> Path:
         raise InputError(
             "text_clause_tokens adds clause embeddings after the sentence embedding: set text_pooled_token = true."
         )
-    if not (0.0 <= cfg.side_blind <= 1.0):
-        raise InputError(
-            f"side_blind is a probability: use a value from 0 to 1 (the shipped recipe leaves it at 0), "
-            f"got {cfg.side_blind}."
-        )
     init = Path(cfg.init_from) / "transformer" if cfg.init_from else None
     if init is not None and not (init / "config.json").is_file():
         raise InputError(f"init_from {cfg.init_from} has no transformer/ checkpoint: run stage 1 first.")
@@ -517,10 +455,7 @@ def train(cfg: TrainConfig) -> Path:
         token_dropout=cfg.token_dropout,
         mirror=cfg.stage == 2 and cfg.mirror > 0,
         combination_weight=cfg.combination_weight,
-        side_blind=cfg.stage == 2 and cfg.side_blind > 0,
         clause_tokens=cfg.text_clause_tokens,
-        plain_one_sided=cfg.stage == 2 and cfg.plain_one_sided,
-        side_tokens=cfg.text_side_tokens,
     )
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 
@@ -538,7 +473,6 @@ def train(cfg: TrainConfig) -> Path:
             paca_mode=cfg.paca_mode,
             text_pooled_token=cfg.text_pooled_token,
             text_clause_tokens=cfg.text_clause_tokens,
-            text_side_tokens=cfg.text_side_tokens,
         )
         if cfg.schedule != model.config.schedule:  # schedule ablations: gates re-initialised for this stage
             model.modality_schedule.reset(cfg.schedule)
@@ -551,7 +485,6 @@ def train(cfg: TrainConfig) -> Path:
             paca_mode=cfg.paca_mode,
             text_pooled_token=cfg.text_pooled_token,
             text_clause_tokens=cfg.text_clause_tokens,
-            text_side_tokens=cfg.text_side_tokens,
             phase_clock=cfg.phase_clock,
         )
     model.train()

@@ -106,11 +106,11 @@ def _run_generate(args) -> int:
             "negative_prompt": args.negative_prompt,
         },
     )
+    print(generate_summary(result.video_path, result.report))
     for phase, reading in zip(result.report["phases"], result.report.get("understood_as") or [], strict=False):
         print(f"{phase['start']:g}-{phase['end']:g} s '{phase['text']}': understood as {reading['summary']}")
     for note in result.report.get("notes") or []:
         print(f"note: {note}", file=sys.stderr)
-    print(generate_summary(result.video_path, result.report))
     return 0
 
 

@@ -130,7 +130,8 @@ class Reading:
         return None
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        """JSON-shaped (lists, not tuples): the in-memory report equals the one read back from its file."""
+        out = json.loads(json.dumps(asdict(self)))
         out["summary"] = self.describe()
         return out
 

@@ -386,7 +386,7 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
 
 
 def build_report(result, plan: PhasePlan, *, seed: int, notes: list[str], timings: dict, settings: dict) -> dict:
-    """The DESIGN.md report contract, plus settings, notes and the per-frame phase attention."""
+    """The report contract of docs/DESIGN.md ("Report"): motion, gates and shares, phase attention, settings, notes."""
     num_frames = int(result.motion.shape[0])
     return {
         "fps": result.fps,

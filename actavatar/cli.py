@@ -25,7 +25,7 @@ def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="portrait + speech + phase plan -> talking video and report")
     p.add_argument("--portrait", required=True, help="image file (png/jpg/webp...) with one clear face")
     p.add_argument("--audio", required=True, help="speech clip (wav/mp3/m4a/flac/ogg)")
-    p.add_argument("--phases", help="phase plan: .json (DESIGN.md format) or .srt (one cue per phase)")
+    p.add_argument("--phases", help="phase plan: .json (docs/DESIGN.md, Phase plan) or .srt (one cue per phase)")
     p.add_argument("--prompt", help="base prompt (overrides the plan's 'base')")
     p.add_argument("--out", required=True, help="output .mp4")
     p.add_argument("--report", help="write the JSON report here")

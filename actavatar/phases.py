@@ -1,6 +1,6 @@
 """Phase plans: a global base prompt plus time-anchored action phases (the paper's PACA prompt structure).
 
-JSON contract (DESIGN.md)::
+JSON contract (docs/DESIGN.md, "Phase plan")::
 
     {"base": "a woman talking calmly", "phases": [{"start": 0.0, "end": 2.5, "text": "nods twice"}]}
 

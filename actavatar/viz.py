@@ -1,6 +1,6 @@
 """Plots of a generation report: the per-layer modality schedule and the phase × time view.
 
-Both take the report dict of ``actavatar.api.generate`` (DESIGN.md "Report") and return a matplotlib ``Figure``
+Both take the report dict of ``actavatar.api.generate`` (docs/DESIGN.md "Report") and return a matplotlib ``Figure``
 (Agg backend, no display needed) that the app shows in ``gr.Plot`` and the CLI/docs can save. User text (phase
 text) is drawn as plain text: ``$`` never starts mathtext. Phase text in any script is drawn with the fonts the
 machine has (DejaVu, then CJK and symbol fonts where installed: Debian's fonts-wqy-microhei and fonts-symbola, see

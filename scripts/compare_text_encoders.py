@@ -632,8 +632,9 @@ def main(argv=None) -> int:
         results[key]["speed_rounds"] = runs
         results[key]["within_budget"] = best["encode_plan_s"] <= BUDGET_S
         print(f"{key}: {best} (rounds: {[r['encode_plan_s'] for r in runs]})", flush=True)
-    if args.skip_reader and Path(args.out).is_file():  # a speed-only rerun keeps the reader results it had
-        old = json.loads(Path(args.out).read_text(encoding="utf-8"))["encoders"]
+    old = json.loads(Path(args.out).read_text(encoding="utf-8"))["encoders"] if Path(args.out).is_file() else {}
+    kept = {k: v for k, v in old.items() if k not in results}  # encoders not rerun (--only) keep their results
+    if args.skip_reader:  # a speed-only rerun keeps the reader results it had
         for key in results:
             if "reader" in old.get(key, {}):
                 results[key]["reader"] = old[key]["reader"]
@@ -670,10 +671,16 @@ def main(argv=None) -> int:
             "cpu": platform.processor() or platform.machine(),
             "loadavg_at_end": os.getloadavg(),
         },
-        "encoders": results,
+        "encoders": kept | results,
         "skipped": skipped,
         "checked_without_usable_weights": NO_WEIGHTS,
-        "external_set": str(tr.EXTERNAL.relative_to(ROOT)) if tr.EXTERNAL.is_file() else None,
+        "external_set": {
+            "file": str(tr.EXTERNAL.relative_to(ROOT)),
+            "sha256_16": _sha(tr.EXTERNAL),
+            "phases": len(json.loads(tr.EXTERNAL.read_text(encoding="utf-8"))["phases"]),
+        }
+        if tr.EXTERNAL.is_file()
+        else None,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")

@@ -267,7 +267,7 @@ def phase_cases(folder: Path) -> list[Case]:
 
 
 def plan_json(case: Case, folder: Path) -> Path | None:
-    """The case's phases as a DESIGN.md plan file (for the library and the CLI)."""
+    """The case's phases as a docs/DESIGN.md plan file (for the library and the CLI)."""
     if case.plan_file is not None:
         return case.plan_file
     if case.phases is None:

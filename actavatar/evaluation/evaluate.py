@@ -73,7 +73,7 @@ def eval_dataset(cfg: EvalConfig):
 def score_clip(
     motion: np.ndarray, fps: float, audio: np.ndarray, sr: int, plan, labels: list[str], reference=None
 ) -> dict:
-    """All DESIGN.md metrics for one clip, from a (T, 14) motion track extracted from pixels; with the clip's
+    """All docs/DESIGN.md metrics for one clip, from a (T, 14) motion track extracted from pixels; with the clip's
     ground-truth ``reference`` motion, also each action's size relative to it (``amplitude_ratio``)."""
     phases = [(label, p.start, p.end) for label, p in zip(labels, plan.phases, strict=True)]
     scored = metrics.score_phases(motion, fps, phases)

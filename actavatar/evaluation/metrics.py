@@ -1,4 +1,4 @@
-"""DESIGN.md's "what it works means" metrics, computed on a motion array ``(T, 14)`` extracted from rendered pixels.
+"""The metrics of docs/DESIGN.md ("Metrics"), computed on a motion array ``(T, 14)`` extracted from rendered pixels.
 
 Extracted motion is noisy (landmark jitter of ~0.5–1 degree on head angles, ~0.03 on expression channels), so
 every detector first de-spikes and smooths (3-frame median, then 3-frame mean: no delay), measures channels
@@ -337,7 +337,7 @@ def leakage(
     guard_s: float = 0.2,
     exclude: Sequence[tuple[float, float]] = (),
 ) -> float:
-    """Action energy outside the window ÷ inside, both above the idle level (lower is better; DESIGN.md).
+    """Action energy outside the window ÷ inside, both above idle level (lower is better; docs/DESIGN.md, Metrics).
 
     Energy is ``(activation / threshold)^2`` summed over the label's parts; the idle level is the median
     energy of the outside frames (what idle motion and tracker noise produce), subtracted from both means.
@@ -373,7 +373,7 @@ def onset_error_ms(
     exclude: Sequence[tuple[float, float]] = (),
 ) -> float:
     """Signed time (ms) from the phase start to the moment the action first reaches half of its in-window peak,
-    searched from ``lead_s`` before the start (negative = early). The DESIGN.md metric is the median of |value|.
+    searched from ``lead_s`` before the start (negative = early). docs/DESIGN.md, Metrics: the median of |value|.
     For a combination, the mean over parts; ``nan`` for ``stay_still`` or when the action is absent."""
     sm = smooth(_check_motion(motion))
     n = len(sm)

@@ -506,7 +506,7 @@ def generate_video(
 
 
 def video_report(result: VideoPipelineOutput, plan: PhasePlan, *, seed: int) -> dict:
-    """The DESIGN.md report contract for the video tier (no motion curves: the model generates pixels)."""
+    """The report contract (docs/DESIGN.md, Report) for the video tier (no motion curves: the model makes pixels)."""
     n = int(result.frames.shape[0])
     return {
         "tier": "video",

@@ -3,7 +3,7 @@
     python -m actavatar.training.footage --videos clips/ --out data/real [--fps 25]
 
 Each video's motion is read back with the landmark tracker (``render.extract_motion``) and resampled to ``fps``;
-its audio is decoded to 16 kHz mono. An optional ``<video>.phases.json`` (DESIGN.md phase plan; an optional
+its audio is decoded to 16 kHz mono. An optional ``<video>.phases.json`` (docs/DESIGN.md phase plan; an optional
 ``"actions"`` list of labels, one per phase, enables action metrics) annotates stage-2 phases. Videos without a
 face or without audio are skipped with the reason printed; nothing is written for them.
 The result trains with ``python -m actavatar train --stage N --data data/real``.

@@ -7,7 +7,7 @@ Format (one folder)::
          "motion": "clips/c0001.motion.json" | null, "fps": 25.0, "num_frames": 250, "width": 832, "height": 480}
     DATA/clips/ID.mp4            video only, resampled to the dataset fps and cropped/scaled to width x height
     DATA/clips/ID.wav            16 kHz mono speech
-    DATA/clips/ID.phases.json    the DESIGN.md phase plan {"base": ..., "phases": [{"start", "end", "text"}]}
+    DATA/clips/ID.phases.json    the docs/DESIGN.md phase plan {"base": ..., "phases": [{"start", "end", "text"}]}
     DATA/clips/ID.motion.json    motion parameters from ``python -m actavatar extract`` (quality control, eval)
 
 Annotation file (input of the builder), JSONL, one line per raw clip::

@@ -4,7 +4,8 @@
 # pixels on the shipped model (96 clips per split, text guidance 2.5), against 10 steps with audio guidance 1.5:
 #   held-out 81.2 % vs 82.0 %, training phrasings 92.2 % vs 91.8 %, lip r 0.60 / 0.56 vs 0.59 / 0.56, mouth closed
 #   on silence 98 / 96 % vs 99 / 98 %, still-phase jitter 0.10 vs 0.07 degrees;
-# 10 model evaluations per window instead of 24, the largest cut in the end-to-end time (README, Speed).
+# 10 model evaluations per window instead of 24, the largest cut in the end-to-end time
+# (docs/EXPERIMENTS.md, 6 steps without audio guidance).
 STEPS = 6
 # Text guidance 2.5, chosen from rendered pixels (96 clips per split, the shipped model, 10 steps, audio guidance 1.5):
 #   2.5: held-out 82.0 %, training phrasings 91.8 %, lip r 0.59 / 0.56, action size 1.16x / 1.39x the ground truth

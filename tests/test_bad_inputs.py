@@ -189,8 +189,9 @@ def test_cli_accepts(catalogue, cli_runs, run):
     report = json.loads((out_dir / "clip.json").read_text(encoding="utf-8"))
     # The video's own length, apart from the time it took to make it.
     assert f"{report['num_frames'] / report['fps']:.2f} s of video ({report['num_frames']} frames" in proc.stdout
-    # Only our own progress on stderr: no mediapipe/TFLite log lines.
-    assert all(line.startswith("Denoising") for line in proc.stderr.strip().splitlines()), proc.stderr
+    # Only our own progress and notes on stderr: no mediapipe/TFLite log lines.
+    lines = proc.stderr.strip().splitlines()
+    assert all(line.startswith(("Denoising", "note: ")) for line in lines), proc.stderr
     for name in run:
         check_accepted(catalogue[1][name], report, out_dir / "clip.mp4", alone=len(run) == 1)
     assert sorted(p.name for p in out_dir.iterdir()) == ["clip.json", "clip.mp4"]

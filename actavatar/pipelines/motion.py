@@ -291,7 +291,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
                 known = 0 if w == 0 else min(overlap_frames, n)
                 # The mirror view only where the window's texts name a side: a side-free text reads the same in a
                 # mirror, and its mirror view would only symmetrise what training's mirrored clips already taught
-                # (measured: no change in phase accuracy on side-free clips; README, Evaluation).
+                # (measured: no change in phase accuracy on side-free clips; docs/EXPERIMENTS.md, Mirror sampling).
                 in_window = self.window_phases(plan, w0, n, fps)
                 sided = mirror.base != plan.base or any(mirror.phases[k] != plan.phases[k] for k in in_window)
                 views = len(encoded) if sided else 1

@@ -9,13 +9,10 @@ Models load lazily on first call and are reused (thread-safe); every request get
 from __future__ import annotations
 
 import contextvars
-import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +22,12 @@ from .audio import SAMPLE_RATE, load_audio, num_video_frames
 from .errors import Cancelled, InputError
 from .phases import PhasePlan, as_plan
 from .reader import read_phases
+from .results import GenerationResult, build_report, write_json_atomic
 from .tempfiles import sweep_stale_temps
 from .vad import find_speech, gap_notes, mouth_rest_weights
 
 ProgressFn = Callable[[str, int, int], None]
-__all__ = ["Cancelled", "GenerationResult", "generate", "get_pipeline", "progress_label", "write_json_atomic"]
+__all__ = ["Cancelled", "GenerationResult", "generate", "get_pipeline", "progress_label"]
 
 
 STAGE_NAMES = {
@@ -82,35 +80,6 @@ def get_pipeline(checkpoint: str | Path | None = None):
             pipe.set_progress_bar_config(disable=True)
             _PIPELINES[key] = pipe
         return _PIPELINES[key]
-
-
-@dataclass
-class GenerationResult:
-    video_path: Path | None
-    report: dict
-    motion: np.ndarray  # (T, MOTION_DIM)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json_atomic(path: str | Path, data: Mapping) -> Path:
-    """Write JSON to a temp file in the same folder, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False)
-        os.chmod(tmp, 0o644 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _check_options(
@@ -260,7 +229,6 @@ def generate(
         result,
         plan,
         seed=seed,
-        notes=notes,
         timings=timings,
         settings={
             "steps": steps,
@@ -273,6 +241,7 @@ def generate(
             "size": size,
             "frame_size": list(renderer.frame_size) if renderer is not None else None,
         },
+        notes=notes,
     )
     data["understood_as"] = [r.to_dict() for r in readings]  # per phase: what the phase reader makes of its text
     data["speech"] = [list(r) for r in speech]  # (start, end) s of each stretch of speech the voice detector found
@@ -383,22 +352,3 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     timings["mux"] = time.perf_counter() - t_last
     timings["video"] = time.perf_counter() - t_out
     return result, timings, video_path
-
-
-def build_report(result, plan: PhasePlan, *, seed: int, notes: list[str], timings: dict, settings: dict) -> dict:
-    """The DESIGN.md report contract, plus settings, notes and the per-frame phase attention."""
-    num_frames = int(result.motion.shape[0])
-    return {
-        "fps": result.fps,
-        "num_frames": num_frames,
-        "duration_s": round(num_frames / result.fps, 4),
-        "seed": int(seed),
-        "motion": {"names": list(result.names), "values": np.round(result.motion, 5).tolist()},
-        "layers": result.layers,
-        "phases": [p.to_dict() for p in plan.phases],
-        "base": plan.base,
-        "phase_attention": np.round(result.phase_attention, 4).tolist(),
-        "timings_s": {k: round(float(v), 4) for k, v in timings.items()},
-        "settings": settings,
-        "notes": notes,
-    }

@@ -115,8 +115,8 @@ def _run_generate(args) -> int:
 
 
 def _run_extract(args) -> int:
-    from .api import write_json_atomic
     from .render import extract_motion
+    from .results import write_json_atomic
 
     if Path(args.out).suffix.lower() != ".json":
         raise InputError(f"Output {Path(args.out).name} must end in .json.")

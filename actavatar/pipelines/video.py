@@ -52,6 +52,7 @@ from ..models.wan_actavatar import (
     without_adapter,
 )
 from ..phases import PhasePlan
+from ..results import GenerationResult, build_report, write_json_atomic
 
 WEIGHTS_ENV = "ACTAVATAR_VIDEO_WEIGHTS"
 ADAPTER_DIR = "actavatar_adapter"
@@ -456,7 +457,6 @@ def generate_video(
     """The video tier behind ``actavatar.api.generate(..., tier="video")``: needs CUDA and a weights folder."""
     from PIL import Image
 
-    from ..api import GenerationResult, write_json_atomic
     from ..audio import load_audio
     from ..phases import as_plan
     from ..render.mux import write_video
@@ -499,35 +499,16 @@ def generate_video(
     t_mux = time.perf_counter()
     path = write_video(iter(result.frames), out, result.fps, audio_path=audio, num_frames=len(result.frames))
     result.timings_s["mux"] = time.perf_counter() - t_mux
-    data = video_report(result, plan, seed=seed)
+    data = build_report(result, plan, seed=seed, timings=result.timings_s, windows=[list(w) for w in result.windows])
     if report:
         write_json_atomic(report, data)
     return GenerationResult(Path(path), data, None)
-
-
-def video_report(result: VideoPipelineOutput, plan: PhasePlan, *, seed: int) -> dict:
-    """The DESIGN.md report contract for the video tier (no motion curves: the model generates pixels)."""
-    n = int(result.frames.shape[0])
-    return {
-        "tier": "video",
-        "fps": result.fps,
-        "num_frames": n,
-        "duration_s": round(n / result.fps, 4),
-        "seed": int(seed),
-        "layers": result.layers,
-        "phases": [p.to_dict() for p in plan.phases],
-        "base": plan.base,
-        "phase_attention": np.round(result.phase_attention, 4).tolist(),
-        "timings_s": {k: round(float(v), 4) for k, v in result.timings_s.items()},
-        "windows": [list(w) for w in result.windows],
-    }
 
 
 __all__ = [
     "ActAvatarVideoPipeline",
     "VideoPipelineOutput",
     "generate_video",
-    "video_report",
     "video_tier_status",
 ]
 

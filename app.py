@@ -60,7 +60,7 @@ PRESET_ACTIONS = [
     "stays still",
 ]
 
-SCHEDULES = [("as trained", "trained"), ("progressive", "progressive"), ("uniform", "uniform"), ("reverse", "reverse")]
+SCHEDULES = [("as trained", "trained")] + [(name, name) for name in defaults.SCHEDULES]
 
 log = logging.getLogger("actavatar.app")
 
@@ -765,12 +765,12 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 steps = gr.Slider(1, 100, value=defaults.STEPS, step=1, label="Steps")
                 seed = gr.Number(value=0, precision=0, label="Seed")
-                fps = gr.Slider(10, 30, value=25, step=1, label="Frames per second")
-                size = gr.Slider(256, 1024, value=512, step=64, label="Video size (longest side, px)")
+                fps = gr.Slider(10, 30, value=defaults.FPS, step=1, label="Frames per second")
+                size = gr.Slider(256, 1024, value=defaults.SIZE, step=64, label="Video size (longest side, px)")
             with gr.Row():
                 text_guidance = gr.Slider(0, 8, value=defaults.TEXT_GUIDANCE, step=0.1, label="Text guidance")
                 audio_guidance = gr.Slider(0, 8, value=defaults.AUDIO_GUIDANCE, step=0.1, label="Audio guidance")
-                paca = gr.Radio(["hard", "soft", "off"], value="hard", label="PACA (phase-aware attention)")
+                paca = gr.Radio(list(defaults.PACA_MODES), value="hard", label="PACA (phase-aware attention)")
                 schedule = gr.Radio(SCHEDULES, value="trained", label="Modality schedule")
                 mirror_sampling = gr.Checkbox(value=defaults.MIRROR_SAMPLING, label="Mirror sampling")
             video_enabled, video_reason = video_tier_note()

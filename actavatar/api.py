@@ -82,25 +82,6 @@ def get_pipeline(checkpoint: str | Path | None = None):
         return _PIPELINES[key]
 
 
-def _check_options(
-    fps: float, size: int, steps: int, text_guidance: float, audio_guidance: float, guidance_min_sigma: float = 0.0
-) -> None:
-    if not (1 <= fps <= 60):
-        raise InputError(f"fps {fps} is out of range: use 1 to 60 (25 is standard).")
-    if not (64 <= size <= 2048):
-        raise InputError(f"size {size} is out of range: use 64 to 2048 pixels for the longest side.")
-    if not (1 <= steps <= 200):
-        raise InputError(f"steps {steps} is out of range: use 1 to 200 ({defaults.STEPS} is the default).")
-    for name, g in (("text guidance", text_guidance), ("audio guidance", audio_guidance)):
-        if not (0.0 <= g <= 10.0):
-            raise InputError(f"{name} {g} is out of range: use 0 to 10 (1 = no guidance).")
-    if not (0.0 <= guidance_min_sigma <= 1.0):
-        raise InputError(
-            f"guidance_min_sigma {guidance_min_sigma} is out of range: use 0 (guide every step) to 1 "
-            f"({defaults.GUIDANCE_MIN_SIGMA} is the default)."
-        )
-
-
 def generate(
     portrait,
     audio: str | Path,
@@ -109,12 +90,12 @@ def generate(
     prompt: str | None = None,
     out: str | Path | None = None,
     report: str | Path | None = None,
-    steps: int = defaults.STEPS,
+    steps: int | None = None,
     seed: int = 0,
-    fps: float = 25,
-    size: int = 512,
-    text_guidance: float = defaults.TEXT_GUIDANCE,
-    audio_guidance: float = defaults.AUDIO_GUIDANCE,
+    fps: float = defaults.FPS,
+    size: int = defaults.SIZE,
+    text_guidance: float | None = None,
+    audio_guidance: float | None = None,
     guidance_min_sigma: float = defaults.GUIDANCE_MIN_SIGMA,
     mirror_sampling: bool = defaults.MIRROR_SAMPLING,
     paca: str | None = None,
@@ -129,6 +110,7 @@ def generate(
     """Generate a talking video. ``out=None`` skips rendering (motion and report only).
 
     ``tier="video"`` runs the Wan video tier instead (CUDA and a ``weights`` folder needed; see docs/VIDEO_TIER.md).
+    ``steps``, ``text_guidance`` and ``audio_guidance`` left at None take the tier's defaults (``defaults.SAMPLING``).
 
     ``clip_phases`` trims phases that run past the audio instead of rejecting them (noted in the report).
     ``mirror_sampling`` (motion tier): see ``ActAvatarMotionPipeline.__call__``; on by default.
@@ -137,11 +119,23 @@ def generate(
     ``progress(stage, i, n)`` (motion tier) is called at every denoising step and rendered frame; to stop the run,
     raise ``Cancelled`` (or any exception) from it. Stale temps of killed runs are swept from the output folders."""
     t0 = time.perf_counter()
-    _check_options(fps, size, steps, text_guidance, audio_guidance, guidance_min_sigma)
+    if tier not in defaults.TIERS:
+        raise InputError(f"Unknown tier {tier!r}: use 'motion' (CPU, default) or 'video' (CUDA + Wan weights).")
+    tier_defaults = defaults.SAMPLING[tier]
+    steps = tier_defaults.steps if steps is None else steps
+    text_guidance = tier_defaults.text_guidance if text_guidance is None else text_guidance
+    audio_guidance = tier_defaults.audio_guidance if audio_guidance is None else audio_guidance
+    defaults.check_options(
+        tier=tier,
+        fps=fps,
+        size=size,
+        steps=steps,
+        text_guidance=text_guidance,
+        audio_guidance=audio_guidance,
+        guidance_min_sigma=guidance_min_sigma,
+    )
     for target in {Path(p).parent for p in (out, report) if p is not None}:
         sweep_stale_temps(target)
-    if tier not in ("motion", "video"):
-        raise InputError(f"Unknown tier {tier!r}: use 'motion' (CPU, default) or 'video' (CUDA + Wan weights).")
     if tier == "video":
         if out is None:
             raise InputError("The video tier needs an output path (out=...mp4).")

@@ -527,7 +527,7 @@ def _audio_seconds(audio_path) -> float:
         return 30.0
 
 
-def _gpu_seconds(portrait, audio_path, plan_json, out_dir, settings, progress=None) -> int:
+def _gpu_seconds(portrait, audio_path, plan, out_dir, settings, progress=None) -> int:
     """ZeroGPU reservation: a fixed start-up cost plus a per-second-of-audio cost scaled by the step count."""
     steps = float(settings.get("steps", 20))
     return int(min(300, 20 + 1.5 * _audio_seconds(audio_path) * max(steps, 1) / 20))
@@ -544,16 +544,16 @@ def _stage_reporter(progress, steps: int):
 
 
 @spaces.GPU(duration=_gpu_seconds)
-def _generate_on_device(portrait, audio_path, plan_json, out_dir, settings, progress=None):
-    """The one GPU entry point. Arguments are plain picklable values (ZeroGPU runs this in a forked worker and
-    forwards ``gr.Progress`` updates to the queue itself)."""
+def _generate_on_device(portrait, audio_path, plan: PhasePlan, out_dir, settings, progress=None):
+    """The one GPU entry point. Arguments are picklable values, the plan the ``PhasePlan`` built from the table
+    (ZeroGPU runs this in a forked worker and forwards ``gr.Progress`` updates to the queue itself)."""
     from actavatar.api import generate
 
     out_dir = Path(out_dir)
     result = generate(
         portrait,
         audio_path,
-        PhasePlan.from_json(plan_json),
+        plan,
         out=out_dir / "actavatar.mp4",
         report=out_dir / "report.json",
         progress=_stage_reporter(progress, settings["steps"]) if progress is not None else None,
@@ -620,7 +620,7 @@ def generate_video(
     tracker = progress if ON_ZERO_GPU else run.guard(progress)
     try:
         with SESSION_RUNS.track(request, run):
-            video, report = _generate_on_device(portrait, audio, plan.to_json(), str(out_dir), settings, tracker)
+            video, report = _generate_on_device(portrait, audio, plan, str(out_dir), settings, tracker)
             figures = schedule_figure(report), phase_time_figure(report)
             run.check()  # cancelled after the last progress step
     except BaseException as err:

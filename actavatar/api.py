@@ -150,9 +150,8 @@ def generate(
         return generate_video(
             portrait,
             audio,
-            phases,
+            as_plan(phases, prompt),
             out=out,
-            prompt=prompt,
             report=report,
             weights=weights,
             steps=steps,

@@ -429,10 +429,9 @@ def video_size(image_size: tuple[int, int], longest: int, multiple: int) -> tupl
 def generate_video(
     portrait,
     audio: str | Path,
-    phases=None,
+    plan: PhasePlan,
     *,
     out: str | Path,
-    prompt: str | None = None,
     report: str | Path | None = None,
     weights: str | Path | None = None,
     steps: int = defaults.VIDEO_STEPS,
@@ -448,11 +447,11 @@ def generate_video(
     overlap_frames: int = defaults.VIDEO_OVERLAP_FRAMES,
     negative_prompt: str = "",
 ):
-    """The video tier behind ``actavatar.api.generate(..., tier="video")``: needs CUDA and a weights folder."""
+    """The video tier behind ``actavatar.api.generate(..., tier="video")``: needs CUDA and a weights folder.
+    ``plan`` is the API's ``PhasePlan`` (validated once, by the pipeline's ``check_inputs``)."""
     from PIL import Image
 
     from ..audio import load_audio
-    from ..phases import as_plan
     from ..render.mux import write_video
 
     if not torch.cuda.is_available():
@@ -468,7 +467,6 @@ def generate_video(
 
     image = Image.fromarray(load_portrait(portrait))
     wave = load_audio(audio)
-    plan = as_plan(phases, prompt)
     if clip_phases:
         plan, _ = plan.clipped(len(wave) / SAMPLE_RATE)
     multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]

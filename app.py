@@ -60,7 +60,7 @@ PRESET_ACTIONS = [
     "stays still",
 ]
 
-SCHEDULES = [("as trained", "trained"), ("progressive", "progressive"), ("uniform", "uniform"), ("reverse", "reverse")]
+SCHEDULES = [("as trained", "trained")] + [(name, name) for name in defaults.SCHEDULES]
 
 log = logging.getLogger("actavatar.app")
 
@@ -527,7 +527,7 @@ def _audio_seconds(audio_path) -> float:
         return 30.0
 
 
-def _gpu_seconds(portrait, audio_path, plan_json, out_dir, settings, progress=None) -> int:
+def _gpu_seconds(portrait, audio_path, plan, out_dir, settings, progress=None) -> int:
     """ZeroGPU reservation: a fixed start-up cost plus a per-second-of-audio cost scaled by the step count."""
     steps = float(settings.get("steps", 20))
     return int(min(300, 20 + 1.5 * _audio_seconds(audio_path) * max(steps, 1) / 20))
@@ -544,16 +544,16 @@ def _stage_reporter(progress, steps: int):
 
 
 @spaces.GPU(duration=_gpu_seconds)
-def _generate_on_device(portrait, audio_path, plan_json, out_dir, settings, progress=None):
-    """The one GPU entry point. Arguments are plain picklable values (ZeroGPU runs this in a forked worker and
-    forwards ``gr.Progress`` updates to the queue itself)."""
+def _generate_on_device(portrait, audio_path, plan: PhasePlan, out_dir, settings, progress=None):
+    """The one GPU entry point. Arguments are picklable values, the plan the ``PhasePlan`` built from the table
+    (ZeroGPU runs this in a forked worker and forwards ``gr.Progress`` updates to the queue itself)."""
     from actavatar.api import generate
 
     out_dir = Path(out_dir)
     result = generate(
         portrait,
         audio_path,
-        PhasePlan.from_json(plan_json),
+        plan,
         out=out_dir / "actavatar.mp4",
         report=out_dir / "report.json",
         progress=_stage_reporter(progress, settings["steps"]) if progress is not None else None,
@@ -620,7 +620,7 @@ def generate_video(
     tracker = progress if ON_ZERO_GPU else run.guard(progress)
     try:
         with SESSION_RUNS.track(request, run):
-            video, report = _generate_on_device(portrait, audio, plan.to_json(), str(out_dir), settings, tracker)
+            video, report = _generate_on_device(portrait, audio, plan, str(out_dir), settings, tracker)
             figures = schedule_figure(report), phase_time_figure(report)
             run.check()  # cancelled after the last progress step
     except BaseException as err:
@@ -765,12 +765,12 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 steps = gr.Slider(1, 100, value=defaults.STEPS, step=1, label="Steps")
                 seed = gr.Number(value=0, precision=0, label="Seed")
-                fps = gr.Slider(10, 30, value=25, step=1, label="Frames per second")
-                size = gr.Slider(256, 1024, value=512, step=64, label="Video size (longest side, px)")
+                fps = gr.Slider(10, 30, value=defaults.FPS, step=1, label="Frames per second")
+                size = gr.Slider(256, 1024, value=defaults.SIZE, step=64, label="Video size (longest side, px)")
             with gr.Row():
                 text_guidance = gr.Slider(0, 8, value=defaults.TEXT_GUIDANCE, step=0.1, label="Text guidance")
                 audio_guidance = gr.Slider(0, 8, value=defaults.AUDIO_GUIDANCE, step=0.1, label="Audio guidance")
-                paca = gr.Radio(["hard", "soft", "off"], value="hard", label="PACA (phase-aware attention)")
+                paca = gr.Radio(list(defaults.PACA_MODES), value="hard", label="PACA (phase-aware attention)")
                 schedule = gr.Radio(SCHEDULES, value="trained", label="Modality schedule")
                 mirror_sampling = gr.Checkbox(value=defaults.MIRROR_SAMPLING, label="Mirror sampling")
             video_enabled, video_reason = video_tier_note()

@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "generate": "actavatar.api",
-    "GenerationResult": "actavatar.api",
+    "GenerationResult": "actavatar.results",
     "InputError": "actavatar.errors",
     "ActAvatarError": "actavatar.errors",
     "Phase": "actavatar.phases",

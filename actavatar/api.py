@@ -9,13 +9,10 @@ Models load lazily on first call and are reused (thread-safe); every request get
 from __future__ import annotations
 
 import contextvars
-import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +22,12 @@ from .audio import SAMPLE_RATE, load_audio, num_video_frames
 from .errors import Cancelled, InputError
 from .phases import PhasePlan, as_plan
 from .reader import read_phases
+from .results import GenerationResult, build_report, write_json_atomic
 from .tempfiles import sweep_stale_temps
 from .vad import find_speech, gap_notes, mouth_rest_weights
 
 ProgressFn = Callable[[str, int, int], None]
-__all__ = ["Cancelled", "GenerationResult", "generate", "get_pipeline", "progress_label", "write_json_atomic"]
+__all__ = ["Cancelled", "GenerationResult", "generate", "get_pipeline", "progress_label"]
 
 
 STAGE_NAMES = {
@@ -84,54 +82,6 @@ def get_pipeline(checkpoint: str | Path | None = None):
         return _PIPELINES[key]
 
 
-@dataclass
-class GenerationResult:
-    video_path: Path | None
-    report: dict
-    motion: np.ndarray  # (T, MOTION_DIM)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json_atomic(path: str | Path, data: Mapping) -> Path:
-    """Write JSON to a temp file in the same folder, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False)
-        os.chmod(tmp, 0o644 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _check_options(
-    fps: float, size: int, steps: int, text_guidance: float, audio_guidance: float, guidance_min_sigma: float = 0.0
-) -> None:
-    if not (1 <= fps <= 60):
-        raise InputError(f"fps {fps} is out of range: use 1 to 60 (25 is standard).")
-    if not (64 <= size <= 2048):
-        raise InputError(f"size {size} is out of range: use 64 to 2048 pixels for the longest side.")
-    if not (1 <= steps <= 200):
-        raise InputError(f"steps {steps} is out of range: use 1 to 200 ({defaults.STEPS} is the default).")
-    for name, g in (("text guidance", text_guidance), ("audio guidance", audio_guidance)):
-        if not (0.0 <= g <= 10.0):
-            raise InputError(f"{name} {g} is out of range: use 0 to 10 (1 = no guidance).")
-    if not (0.0 <= guidance_min_sigma <= 1.0):
-        raise InputError(
-            f"guidance_min_sigma {guidance_min_sigma} is out of range: use 0 (guide every step) to 1 "
-            f"({defaults.GUIDANCE_MIN_SIGMA} is the default)."
-        )
-
-
 def generate(
     portrait,
     audio: str | Path,
@@ -140,12 +90,12 @@ def generate(
     prompt: str | None = None,
     out: str | Path | None = None,
     report: str | Path | None = None,
-    steps: int = defaults.STEPS,
+    steps: int | None = None,
     seed: int = 0,
-    fps: float = 25,
-    size: int = 512,
-    text_guidance: float = defaults.TEXT_GUIDANCE,
-    audio_guidance: float = defaults.AUDIO_GUIDANCE,
+    fps: float = defaults.FPS,
+    size: int = defaults.SIZE,
+    text_guidance: float | None = None,
+    audio_guidance: float | None = None,
     guidance_min_sigma: float = defaults.GUIDANCE_MIN_SIGMA,
     mirror_sampling: bool = defaults.MIRROR_SAMPLING,
     paca: str | None = None,
@@ -160,6 +110,7 @@ def generate(
     """Generate a talking video. ``out=None`` skips rendering (motion and report only).
 
     ``tier="video"`` runs the Wan video tier instead (CUDA and a ``weights`` folder needed; see docs/VIDEO_TIER.md).
+    ``steps``, ``text_guidance`` and ``audio_guidance`` left at None take the tier's defaults (``defaults.SAMPLING``).
 
     ``clip_phases`` trims phases that run past the audio instead of rejecting them (noted in the report).
     ``mirror_sampling`` (motion tier): see ``ActAvatarMotionPipeline.__call__``; on by default.
@@ -168,11 +119,23 @@ def generate(
     ``progress(stage, i, n)`` (motion tier) is called at every denoising step and rendered frame; to stop the run,
     raise ``Cancelled`` (or any exception) from it. Stale temps of killed runs are swept from the output folders."""
     t0 = time.perf_counter()
-    _check_options(fps, size, steps, text_guidance, audio_guidance, guidance_min_sigma)
+    if tier not in defaults.TIERS:
+        raise InputError(f"Unknown tier {tier!r}: use 'motion' (CPU, default) or 'video' (CUDA + Wan weights).")
+    tier_defaults = defaults.SAMPLING[tier]
+    steps = tier_defaults.steps if steps is None else steps
+    text_guidance = tier_defaults.text_guidance if text_guidance is None else text_guidance
+    audio_guidance = tier_defaults.audio_guidance if audio_guidance is None else audio_guidance
+    defaults.check_options(
+        tier=tier,
+        fps=fps,
+        size=size,
+        steps=steps,
+        text_guidance=text_guidance,
+        audio_guidance=audio_guidance,
+        guidance_min_sigma=guidance_min_sigma,
+    )
     for target in {Path(p).parent for p in (out, report) if p is not None}:
         sweep_stale_temps(target)
-    if tier not in ("motion", "video"):
-        raise InputError(f"Unknown tier {tier!r}: use 'motion' (CPU, default) or 'video' (CUDA + Wan weights).")
     if tier == "video":
         if out is None:
             raise InputError("The video tier needs an output path (out=...mp4).")
@@ -187,9 +150,8 @@ def generate(
         return generate_video(
             portrait,
             audio,
-            phases,
+            as_plan(phases, prompt),
             out=out,
-            prompt=prompt,
             report=report,
             weights=weights,
             steps=steps,
@@ -260,7 +222,6 @@ def generate(
         result,
         plan,
         seed=seed,
-        notes=notes,
         timings=timings,
         settings={
             "steps": steps,
@@ -273,6 +234,7 @@ def generate(
             "size": size,
             "frame_size": list(renderer.frame_size) if renderer is not None else None,
         },
+        notes=notes,
     )
     data["understood_as"] = [r.to_dict() for r in readings]  # per phase: what the phase reader makes of its text
     data["speech"] = [list(r) for r in speech]  # (start, end) s of each stretch of speech the voice detector found
@@ -383,22 +345,3 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     timings["mux"] = time.perf_counter() - t_last
     timings["video"] = time.perf_counter() - t_out
     return result, timings, video_path
-
-
-def build_report(result, plan: PhasePlan, *, seed: int, notes: list[str], timings: dict, settings: dict) -> dict:
-    """The report contract of docs/DESIGN.md ("Report"): motion, gates and shares, phase attention, settings, notes."""
-    num_frames = int(result.motion.shape[0])
-    return {
-        "fps": result.fps,
-        "num_frames": num_frames,
-        "duration_s": round(num_frames / result.fps, 4),
-        "seed": int(seed),
-        "motion": {"names": list(result.names), "values": np.round(result.motion, 5).tolist()},
-        "layers": result.layers,
-        "phases": [p.to_dict() for p in plan.phases],
-        "base": plan.base,
-        "phase_attention": np.round(result.phase_attention, 4).tolist(),
-        "timings_s": {k: round(float(v), 4) for k, v in timings.items()},
-        "settings": settings,
-        "notes": notes,
-    }

@@ -29,39 +29,28 @@ def _add_generate(sub) -> None:
     p.add_argument("--prompt", help="base prompt (overrides the plan's 'base')")
     p.add_argument("--out", required=True, help="output .mp4")
     p.add_argument("--report", help="write the JSON report here")
-    p.add_argument("--steps", type=int, default=defaults.STEPS)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fps", type=float, default=25)
-    p.add_argument("--size", type=int, default=512, help="longest side of the video in pixels")
-    p.add_argument("--text-guidance", type=float, default=defaults.TEXT_GUIDANCE)
-    p.add_argument("--audio-guidance", type=float, default=defaults.AUDIO_GUIDANCE)
-    p.add_argument(
-        "--guidance-min-sigma",
-        type=float,
-        default=defaults.GUIDANCE_MIN_SIGMA,
-        help="steps below this noise level skip guidance (0 = guide every step)",
-    )
-    p.add_argument(
-        "--mirror-sampling",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.MIRROR_SAMPLING,
-        help="where a phase names a side, also denoise the mirror image with left/right swapped (default: on)",
-    )
-    p.add_argument("--paca", choices=["hard", "soft", "off"], help="PACA mask (default: the checkpoint's, hard)")
-    p.add_argument(
-        "--schedule",
-        choices=["progressive", "uniform", "reverse"],
-        default=None,
-        help="force a modality schedule (default: the checkpoint's learned gates)",
-    )
+    p.add_argument("--fps", type=float, default=defaults.FPS)
+    p.add_argument("--size", type=int, default=defaults.SIZE, help="longest side of the video in pixels")
+    defaults.add_sampling_arguments(p, per_tier=True)
     p.add_argument("--clip-phases", action="store_true", help="trim phases that run past the audio instead of failing")
     p.add_argument("--checkpoint", help="MotionDiT checkpoint folder (default: the shipped one)")
     # The video tier's options are declared here: importing pipelines.video to build the parser costs ~10 s
     # (diffusers' Wan pipeline + transformers) on every command and prints a torchvision warning on stderr.
-    p.add_argument("--tier", choices=["motion", "video"], default="motion", help="video needs a CUDA GPU")
+    p.add_argument("--tier", choices=defaults.TIERS, default="motion", help="video needs a CUDA GPU")
     p.add_argument("--weights", help="video tier weights folder (default: $ACTAVATAR_VIDEO_WEIGHTS)")
-    p.add_argument("--window-frames", type=int, default=81, help="video tier: frames per window (4k+1)")
-    p.add_argument("--overlap-frames", type=int, default=5, help="video tier: known frames per window (4m-3)")
+    p.add_argument(
+        "--window-frames",
+        type=int,
+        default=defaults.VIDEO_WINDOW_FRAMES,
+        help="video tier: frames per window (4k+1)",
+    )
+    p.add_argument(
+        "--overlap-frames",
+        type=int,
+        default=defaults.VIDEO_OVERLAP_FRAMES,
+        help="video tier: known frames per window (4m-3)",
+    )
     p.add_argument("--negative-prompt", default="", help="video tier: text for the unconditional branch")
 
 
@@ -74,9 +63,11 @@ def _add_extract(sub) -> None:
 def _run_generate(args) -> int:
     from .api import generate, progress_label
 
+    steps = args.steps or defaults.SAMPLING[args.tier].steps
+
     def progress(stage: str, i: int, n: int) -> None:
         if stage == "denoise" and (i == n or i % 20 == 0):
-            print(progress_label(stage, i, n, args.steps), file=sys.stderr)
+            print(progress_label(stage, i, n, steps), file=sys.stderr)
 
     result = generate(
         args.portrait,
@@ -115,8 +106,8 @@ def _run_generate(args) -> int:
 
 
 def _run_extract(args) -> int:
-    from .api import write_json_atomic
     from .render import extract_motion
+    from .results import write_json_atomic
 
     if Path(args.out).suffix.lower() != ".json":
         raise InputError(f"Output {Path(args.out).name} must end in .json.")

@@ -1,4 +1,18 @@
-"""Inference defaults of the motion tier, shared by the pipeline, the API, the CLI and the app (one place)."""
+"""Modes, inference defaults and range checks of both tiers, in one torch-free place: the pipelines, the API, both
+CLIs (``add_sampling_arguments``) and the app read them from here."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from .errors import InputError
+
+TIERS = ("motion", "video")
+PACA_MODES = ("hard", "soft", "off")  # phase-aware cross-attention masks (models/paca.py)
+SCHEDULES = ("progressive", "uniform", "reverse")  # modality schedules of the text/audio gates (models/alignment.py)
+FPS = 25
+SIZE = 512  # longest side of the video in pixels
 
 # 6 Euler steps and no audio guidance (audio guidance 1.0: two guidance branches instead of three), from rendered
 # pixels on the shipped model (96 clips per split, text guidance 2.5), against 10 steps with audio guidance 1.5:
@@ -35,3 +49,101 @@ FIRST_WINDOW_FRAMES = 100
 #   off: held-out 82.8 %, training phrasings 95.2 % (tilting left 4/14, turning left 12/22)
 # Lip sync, onset, leakage and mouth closure unchanged; 10 s clip with sided phases 0.84 s end to end vs 0.78 s.
 MIRROR_SAMPLING = True
+
+
+# The video tier (Wan I2V + ActAvatar adapters, docs/VIDEO_TIER.md): its own sampling defaults and windows.
+VIDEO_STEPS = 30
+VIDEO_TEXT_GUIDANCE = 2.0
+VIDEO_AUDIO_GUIDANCE = 1.5
+VIDEO_WINDOW_FRAMES = 81  # video frames per window (4k + 1)
+VIDEO_OVERLAP_FRAMES = 5  # known frames per window after the first (4m - 3)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The sampling defaults of one tier."""
+
+    steps: int
+    text_guidance: float
+    audio_guidance: float
+
+
+SAMPLING = {
+    "motion": Sampling(STEPS, TEXT_GUIDANCE, AUDIO_GUIDANCE),
+    "video": Sampling(VIDEO_STEPS, VIDEO_TEXT_GUIDANCE, VIDEO_AUDIO_GUIDANCE),
+}
+
+# Valid ranges (inclusive) of the options every entry point takes.
+FPS_RANGE = (1, 60)
+SIZE_RANGE = (64, 2048)
+STEPS_RANGE = (1, 200)
+GUIDANCE_RANGE = (0.0, 10.0)
+GUIDANCE_MIN_SIGMA_RANGE = (0.0, 1.0)
+
+
+def check_options(
+    *,
+    tier: str = "motion",
+    fps: float | None = None,
+    size: int | None = None,
+    steps: int | None = None,
+    text_guidance: float | None = None,
+    audio_guidance: float | None = None,
+    guidance_min_sigma: float | None = None,
+    paca: str | None = None,
+    schedule: str | None = None,
+) -> None:
+    """Raise ``InputError`` for the first given option out of its range (``None``: not checked)."""
+
+    def outside(value, bounds) -> bool:
+        return value is not None and not (bounds[0] <= value <= bounds[1])
+
+    if outside(fps, FPS_RANGE):
+        raise InputError(f"fps {fps} is out of range: use 1 to 60 ({FPS} is standard).")
+    if outside(size, SIZE_RANGE):
+        raise InputError(f"size {size} is out of range: use 64 to 2048 pixels for the longest side.")
+    if outside(steps, STEPS_RANGE):
+        raise InputError(f"steps {steps} is out of range: use 1 to 200 ({SAMPLING[tier].steps} is the default).")
+    for name, g in (("text guidance", text_guidance), ("audio guidance", audio_guidance)):
+        if outside(g, GUIDANCE_RANGE):
+            raise InputError(f"{name} {g} is out of range: use 0 to 10 (1 = no guidance).")
+    if outside(guidance_min_sigma, GUIDANCE_MIN_SIGMA_RANGE):
+        raise InputError(
+            f"guidance_min_sigma {guidance_min_sigma} is out of range: use 0 (guide every step) to 1 "
+            f"({GUIDANCE_MIN_SIGMA} is the default)."
+        )
+    if paca is not None and paca not in PACA_MODES:
+        raise InputError(f"PACA mode {paca!r} is unknown: use one of {', '.join(PACA_MODES)}.")
+    if schedule is not None and schedule not in SCHEDULES:
+        raise InputError(f"Schedule {schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, *, per_tier: bool = False) -> None:
+    """--steps, --text-guidance, --audio-guidance, --guidance-min-sigma, --mirror-sampling, --paca and --schedule,
+    declared once for ``python -m actavatar generate`` and ``eval``. ``per_tier``: steps and guidance default to
+    None, so that ``api.generate`` takes the chosen tier's defaults; else the motion tier's."""
+    motion, video = SAMPLING["motion"], SAMPLING["video"]
+    for flag, kind, name, what in (
+        ("--steps", int, "steps", "denoising steps"),
+        ("--text-guidance", float, "text_guidance", "classifier-free guidance weight of the phase texts"),
+        ("--audio-guidance", float, "audio_guidance", "classifier-free guidance weight of the audio"),
+    ):
+        value = getattr(motion, name)
+        said = f"{value:g} (motion tier), {getattr(video, name):g} (video tier)" if per_tier else f"{value:g}"
+        parser.add_argument(flag, type=kind, default=None if per_tier else value, help=f"{what} (default: {said})")
+    parser.add_argument(
+        "--guidance-min-sigma",
+        type=float,
+        default=GUIDANCE_MIN_SIGMA,
+        help=f"steps below this noise level skip guidance (0 = guide every step; default: {GUIDANCE_MIN_SIGMA:g})",
+    )
+    parser.add_argument(
+        "--mirror-sampling",
+        action=argparse.BooleanOptionalAction,
+        default=MIRROR_SAMPLING,
+        help="where a phase names a side, also denoise the mirror image with left/right swapped (default: on)",
+    )
+    parser.add_argument("--paca", choices=PACA_MODES, help="PACA mask (default: the checkpoint's trained mode)")
+    parser.add_argument(
+        "--schedule", choices=SCHEDULES, help="force a modality schedule (default: the checkpoint's learned gates)"
+    )

@@ -71,6 +71,9 @@ class Phase:
         return f'phase {index + 1} ({_fmt(self.start)}–{_fmt(self.end)} s, "{text}")'
 
 
+_NOT_VALIDATED = object()
+
+
 @dataclass(frozen=True)
 class PhasePlan:
     """A base prompt (seen by every frame) and an ordered tuple of non-overlapping phases."""
@@ -188,7 +191,12 @@ class PhasePlan:
 
     # --------------------------------------------------------------------------------------------- validation
     def validate(self, duration_s: float | None = None, max_phases: int = MAX_PHASES) -> PhasePlan:
-        """Raise ``InputError`` naming the first bad phase and the fix; return the plan sorted by start."""
+        """Raise ``InputError`` naming the first bad phase and the fix; return the plan sorted by start.
+
+        The returned plan remembers the audio length it passed for, so validating it again for the same length (the
+        pipeline checking the plan the API validated) returns it at once; a changed copy is validated anew."""
+        if max_phases == MAX_PHASES and getattr(self, "_validated_for_s", _NOT_VALIDATED) == duration_s:
+            return self
         if len(self.base) > MAX_TEXT_CHARS:
             raise InputError(
                 f"The base prompt has {len(self.base)} characters: shorten it to at most {MAX_TEXT_CHARS}."
@@ -235,6 +243,8 @@ class PhasePlan:
                     f"{a.label(ia)} overlaps {b.label(ib)}: phases may not overlap; move the start of phase "
                     f"{ib + 1} to {_fmt(a.end)} s or later."
                 )
+        if max_phases == MAX_PHASES:
+            object.__setattr__(plan, "_validated_for_s", duration_s)  # not a field: no part of equality or JSON
         return plan
 
     def clipped(self, duration_s: float) -> tuple[PhasePlan, list[str]]:

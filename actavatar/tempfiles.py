@@ -4,7 +4,7 @@ Outputs are written under a hidden temp name next to their destination and renam
 see half a file:
 
 - ``render.mux.write_video``: ``.{stem}.{uuid4 hex}.tmp.mp4`` plus ffmpeg's log ``.{stem}.{uuid4 hex}.tmp.log``;
-- ``api.write_json_atomic``: ``.{name}.{8 mkstemp characters}.tmp``.
+- ``results.write_json_atomic``: ``.{name}.{8 mkstemp characters}.tmp``.
 
 A run that ends, fails or is interrupted removes its own; a SIGKILL (or a power cut) cannot. The app sweeps its
 output folder at startup and ``api.generate`` sweeps the destination folder before writing.

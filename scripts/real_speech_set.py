@@ -214,7 +214,7 @@ def build(out: Path, cache: Path, moonshine: bool = True, force: bool = False) -
         "sources": sources,
         "items": items,
     }
-    from actavatar.api import write_json_atomic
+    from actavatar.results import write_json_atomic
 
     write_json_atomic(out / "manifest.json", doc)
     n_test = sum(s["split"] == "test" for s in sources)

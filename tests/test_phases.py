@@ -1,4 +1,6 @@
+import dataclasses
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -279,3 +281,17 @@ def test_clean_text_is_idempotent_and_strips_controls(text):
 
     once = clean_text(text)
     assert clean_text(once) == once and not _CONTROL.search(once) and once == once.strip()
+
+
+def test_a_validated_plan_is_not_validated_again_for_the_same_audio():
+    plan = PhasePlan("a woman", (Phase(2.0, 3.0, "smiles"), Phase(0.0, 1.5, "nods")))
+    checked = plan.validate(4.0)
+    assert checked.validate(4.0) is checked  # the pipeline's check of the plan the API validated
+    assert checked == plan.sorted() and checked.to_dict() == plan.sorted().to_dict()  # no part of the plan's value
+    restored = pickle.loads(pickle.dumps(checked))  # ZeroGPU hands the plan to a forked worker
+    assert restored == checked and restored.validate(4.0) is restored
+    with pytest.raises(InputError, match="ends after the audio ends"):
+        checked.validate(2.5)  # another audio length: validated anew
+    changed = dataclasses.replace(checked, phases=(Phase(0.0, 1.5, ""),))
+    with pytest.raises(InputError, match="has no action text"):
+        changed.validate(4.0)  # a changed copy is validated anew

@@ -27,7 +27,7 @@ def touch(path: Path, mtime: float | None = None) -> Path:
 
 
 def json_temp(folder: Path, name: str) -> Path:
-    """A temp name made the way ``api.write_json_atomic`` makes it."""
+    """A temp name made the way ``results.write_json_atomic`` makes it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     return Path(tmp)

@@ -14,9 +14,9 @@ from actavatar.pipelines.video import (
     ActAvatarVideoPipeline,
     tiny_wan_components,
     tiny_wav2vec2,
-    video_report,
     video_tier_status,
 )
+from actavatar.results import build_report
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -68,7 +68,7 @@ def test_long_audio_in_overlapping_windows(kind):
     assert (att[t < 0.25, 1] == 0).all() and (att[t < 0.25, 0] > 0).all()
     assert (att[(t > 0.4) & (t < 0.75), 0] == 0).all() and (att[(t > 0.4) & (t < 0.75), 1] > 0).all()
     assert (att[t > 0.85] == 0).all()
-    report = video_report(out, PLAN, seed=3)
+    report = build_report(out, PLAN, seed=3, timings=out.timings_s, windows=[list(w) for w in out.windows])
     assert report["num_frames"] == 25 and report["layers"] is layers
     # Same seed, same video; the pipeline is reusable (no state carried between calls).
     again = pipe(

@@ -52,34 +52,8 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--portrait", action="append", default=[], help="portrait image (repeatable; default: all shipped)")
-    p.add_argument("--steps", type=int, default=defaults.STEPS, help="denoising steps (default: the shipped default)")
-    p.add_argument(
-        "--guidance-min-sigma",
-        type=float,
-        default=defaults.GUIDANCE_MIN_SIGMA,
-        help="steps below this noise level skip guidance (default: the shipped default)",
-    )
-    p.add_argument(
-        "--text-guidance",
-        type=float,
-        default=defaults.TEXT_GUIDANCE,
-        help="classifier-free guidance weight of the phase texts (default: the shipped default)",
-    )
-    p.add_argument(
-        "--audio-guidance",
-        type=float,
-        default=defaults.AUDIO_GUIDANCE,
-        help="classifier-free guidance weight of the audio (default: the shipped default)",
-    )
-    p.add_argument(
-        "--mirror-sampling",
-        action=argparse.BooleanOptionalAction,
-        default=defaults.MIRROR_SAMPLING,
-        help="where a phase names a side, also denoise the mirror image with left/right swapped (default: on)",
-    )
+    defaults.add_sampling_arguments(p)
     p.add_argument("--size", type=int, default=384)
-    p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")
-    p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
     p.add_argument("--label", default="", help="row name in the table")
     p.add_argument(
         "--neutral-lead-frames",

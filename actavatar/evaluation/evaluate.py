@@ -300,7 +300,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def write_results(result: dict, out: Path) -> None:
-    from ..api import write_json_atomic
+    from ..results import write_json_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "results.json", result)

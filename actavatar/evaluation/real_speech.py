@@ -457,7 +457,7 @@ def real_clip_table(per_item: list[dict]) -> str:
 
 
 def write_real_results(result: dict, out: Path) -> None:
-    from ..api import write_json_atomic
+    from ..results import write_json_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "results.json", result)

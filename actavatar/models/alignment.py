@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-SCHEDULES = ("progressive", "uniform", "reverse")
+from ..defaults import SCHEDULES
+
 GATE_LOW, GATE_HIGH = 0.1, 1.0
 
 

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from torch import nn
 
-PACA_MODES = ("hard", "soft", "off")
+from ..defaults import PACA_MODES
+
 DEFAULT_SOFT_WIDTH_S = 0.3
 
 

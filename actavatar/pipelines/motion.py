@@ -23,9 +23,9 @@ from diffusers.utils import BaseOutput
 from .. import defaults
 from ..audio import SAMPLE_RATE, frame_features, num_video_frames
 from ..errors import InputError
-from ..models.alignment import SCHEDULES, ShareMeter
+from ..models.alignment import ShareMeter
 from ..models.motion_dit import MotionConditioning, MotionDiT
-from ..models.paca import PACA_MODES, frame_times, pack_phase_prompt
+from ..models.paca import frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM, MOTION_DIM, MOTION_LIMITS, MOTION_NAMES, MOTION_SCALE, mirror_motion
 from ..phases import PhasePlan
 from ..text import TextEncoder, default_text_encoder, mirror_text
@@ -142,16 +142,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
     ) -> PhasePlan:
         if not isinstance(audio, np.ndarray) or audio.ndim != 1 or len(audio) == 0:
             raise InputError("Audio must be a non-empty mono waveform at 16 kHz (use actavatar.audio.load_audio).")
-        if not (1 <= fps <= 60):
-            raise InputError(f"fps {fps} is out of range: use 1 to 60 frames per second (25 is standard).")
-        if not (1 <= steps <= 200):
-            raise InputError(
-                f"steps {steps} is out of range: use 1 to 200 denoising steps ({defaults.STEPS} is the default)."
-            )
-        if paca_mode not in PACA_MODES:
-            raise InputError(f"PACA mode {paca_mode!r} is unknown: use one of {', '.join(PACA_MODES)}.")
-        if schedule is not None and schedule not in SCHEDULES:
-            raise InputError(f"Schedule {schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
+        defaults.check_options(fps=fps, steps=steps, paca=paca_mode, schedule=schedule)
         if face is not None and np.asarray(face).shape != (FACE_DESCRIPTOR_DIM,):
             raise InputError(f"Face descriptor must have {FACE_DESCRIPTOR_DIM} values.")
         return plan.validate(len(audio) / SAMPLE_RATE)
@@ -205,7 +196,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         plan: PhasePlan | None = None,
         face: np.ndarray | None = None,
         *,
-        fps: float = 25,
+        fps: float = defaults.FPS,
         num_inference_steps: int = defaults.STEPS,
         text_guidance: float = defaults.TEXT_GUIDANCE,
         audio_guidance: float = defaults.AUDIO_GUIDANCE,

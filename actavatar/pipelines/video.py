@@ -33,10 +33,11 @@ import torch
 from diffusers.pipelines.wan.pipeline_wan_i2v import WanImageToVideoPipeline, retrieve_latents
 from diffusers.utils import BaseOutput
 
+from .. import defaults
 from ..audio import SAMPLE_RATE, num_video_frames
 from ..errors import InputError
-from ..models.alignment import SCHEDULES, ShareMeter
-from ..models.paca import PACA_MODES, pack_phase_prompt
+from ..models.alignment import ShareMeter
+from ..models.paca import pack_phase_prompt
 from ..models.wan_actavatar import (
     ActAvatarWan,
     WanConditioning,
@@ -52,6 +53,7 @@ from ..models.wan_actavatar import (
     without_adapter,
 )
 from ..phases import PhasePlan
+from ..results import GenerationResult, build_report, write_json_atomic
 
 WEIGHTS_ENV = "ACTAVATAR_VIDEO_WEIGHTS"
 ADAPTER_DIR = "actavatar_adapter"
@@ -121,10 +123,7 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
                      paca_mode, schedule) -> PhasePlan:  # fmt: skip
         if not isinstance(audio, np.ndarray) or audio.ndim != 1 or len(audio) == 0:
             raise InputError("Audio must be a non-empty mono waveform at 16 kHz (use actavatar.audio.load_audio).")
-        if not (1 <= fps <= 60):
-            raise InputError(f"fps {fps} is out of range: use 1 to 60 frames per second (25 is standard).")
-        if not (1 <= steps <= 200):
-            raise InputError(f"steps {steps} is out of range: use 1 to 200 denoising steps.")
+        defaults.check_options(tier="video", fps=fps, steps=steps, paca=paca_mode, schedule=schedule)
         multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
         if height % multiple or width % multiple or height <= 0 or width <= 0:
             raise InputError(f"Video size {width}x{height} must be positive multiples of {multiple} pixels.")
@@ -134,10 +133,6 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
                 f"window_frames ({window_frames}) and overlap_frames ({overlap_frames}) must be {c}k + 1 frames "
                 "with overlap < window (e.g. 81 and 5)."
             )
-        if paca_mode not in PACA_MODES:
-            raise InputError(f"PACA mode {paca_mode!r} is unknown: use one of {', '.join(PACA_MODES)}.")
-        if schedule is not None and schedule not in SCHEDULES:
-            raise InputError(f"Schedule {schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
         return plan.validate(len(audio) / SAMPLE_RATE)
 
     # ----------------------------------------------------------------------------------------------- 2. encode
@@ -232,16 +227,16 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
         audio_features: torch.Tensor | None = None,
         height: int = 480,
         width: int = 832,
-        fps: float = 25,
-        num_inference_steps: int = 40,
-        text_guidance: float = 5.0,
-        audio_guidance: float = 4.0,
+        fps: float = defaults.FPS,
+        num_inference_steps: int = defaults.VIDEO_STEPS,
+        text_guidance: float = defaults.VIDEO_TEXT_GUIDANCE,
+        audio_guidance: float = defaults.VIDEO_AUDIO_GUIDANCE,
         negative_prompt: str = "",
         paca_mode: str = "hard",
         schedule: str | None = None,
         seed: int = 0,
-        window_frames: int = 81,
-        overlap_frames: int = 5,
+        window_frames: int = defaults.VIDEO_WINDOW_FRAMES,
+        overlap_frames: int = defaults.VIDEO_OVERLAP_FRAMES,
         callback_on_step_end: Callable | None = None,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> VideoPipelineOutput:
@@ -434,31 +429,29 @@ def video_size(image_size: tuple[int, int], longest: int, multiple: int) -> tupl
 def generate_video(
     portrait,
     audio: str | Path,
-    phases=None,
+    plan: PhasePlan,
     *,
     out: str | Path,
-    prompt: str | None = None,
     report: str | Path | None = None,
     weights: str | Path | None = None,
-    steps: int = 30,
+    steps: int = defaults.VIDEO_STEPS,
     seed: int = 0,
-    fps: float = 25,
-    size: int = 512,
-    text_guidance: float = 2.0,
-    audio_guidance: float = 1.5,
+    fps: float = defaults.FPS,
+    size: int = defaults.SIZE,
+    text_guidance: float = defaults.VIDEO_TEXT_GUIDANCE,
+    audio_guidance: float = defaults.VIDEO_AUDIO_GUIDANCE,
     paca: str = "hard",
     schedule: str | None = None,
     clip_phases: bool = False,
-    window_frames: int = 81,
-    overlap_frames: int = 5,
+    window_frames: int = defaults.VIDEO_WINDOW_FRAMES,
+    overlap_frames: int = defaults.VIDEO_OVERLAP_FRAMES,
     negative_prompt: str = "",
 ):
-    """The video tier behind ``actavatar.api.generate(..., tier="video")``: needs CUDA and a weights folder."""
+    """The video tier behind ``actavatar.api.generate(..., tier="video")``: needs CUDA and a weights folder.
+    ``plan`` is the API's ``PhasePlan`` (validated once, by the pipeline's ``check_inputs``)."""
     from PIL import Image
 
-    from ..api import GenerationResult, write_json_atomic
     from ..audio import load_audio
-    from ..phases import as_plan
     from ..render.mux import write_video
 
     if not torch.cuda.is_available():
@@ -474,7 +467,6 @@ def generate_video(
 
     image = Image.fromarray(load_portrait(portrait))
     wave = load_audio(audio)
-    plan = as_plan(phases, prompt)
     if clip_phases:
         plan, _ = plan.clipped(len(wave) / SAMPLE_RATE)
     multiple = pipe.vae_scale_factor_spatial * pipe.transformer.config.patch_size[1]
@@ -499,35 +491,16 @@ def generate_video(
     t_mux = time.perf_counter()
     path = write_video(iter(result.frames), out, result.fps, audio_path=audio, num_frames=len(result.frames))
     result.timings_s["mux"] = time.perf_counter() - t_mux
-    data = video_report(result, plan, seed=seed)
+    data = build_report(result, plan, seed=seed, timings=result.timings_s, windows=[list(w) for w in result.windows])
     if report:
         write_json_atomic(report, data)
     return GenerationResult(Path(path), data, None)
-
-
-def video_report(result: VideoPipelineOutput, plan: PhasePlan, *, seed: int) -> dict:
-    """The report contract (docs/DESIGN.md, Report) for the video tier (no motion curves: the model makes pixels)."""
-    n = int(result.frames.shape[0])
-    return {
-        "tier": "video",
-        "fps": result.fps,
-        "num_frames": n,
-        "duration_s": round(n / result.fps, 4),
-        "seed": int(seed),
-        "layers": result.layers,
-        "phases": [p.to_dict() for p in plan.phases],
-        "base": plan.base,
-        "phase_attention": np.round(result.phase_attention, 4).tolist(),
-        "timings_s": {k: round(float(v), 4) for k, v in result.timings_s.items()},
-        "windows": [list(w) for w in result.windows],
-    }
 
 
 __all__ = [
     "ActAvatarVideoPipeline",
     "VideoPipelineOutput",
     "generate_video",
-    "video_report",
     "video_tier_status",
 ]
 

@@ -61,6 +61,7 @@ PRESET_ACTIONS = [
 ]
 
 SCHEDULES = [("as trained", "trained"), ("progressive", "progressive"), ("uniform", "uniform"), ("reverse", "reverse")]
+SCHEDULES += [(f"power γ={g}", f"power:{g}") for g in ("0.5", "1", "2")]  # the paper's (ℓ/L)^γ audio strength
 
 log = logging.getLogger("actavatar.app")
 

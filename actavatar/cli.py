@@ -50,9 +50,9 @@ def _add_generate(sub) -> None:
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="PACA mask (default: the checkpoint's, hard)")
     p.add_argument(
         "--schedule",
-        choices=["progressive", "uniform", "reverse"],
         default=None,
-        help="force a modality schedule (default: the checkpoint's learned gates)",
+        help="force a modality schedule: progressive, uniform, reverse or power:<γ> (e.g. power:2; default: the "
+        "checkpoint's learned gates)",
     )
     p.add_argument("--clip-phases", action="store_true", help="trim phases that run past the audio instead of failing")
     p.add_argument("--checkpoint", help="MotionDiT checkpoint folder (default: the shipped one)")

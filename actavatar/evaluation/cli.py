@@ -79,7 +79,10 @@ def add_eval_parser(sub) -> None:
     )
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--paca", choices=["hard", "soft", "off"], help="default: the checkpoint's trained mode")
-    p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
+    p.add_argument(
+        "--schedule",
+        help="progressive, uniform, reverse or power:<γ> (audio gate 0.1 + 0.9 (ℓ/L)^γ, γ > 0, e.g. power:2)",
+    )
     p.add_argument("--label", default="", help="row name in the table")
     p.add_argument(
         "--neutral-lead-frames",
@@ -104,6 +107,10 @@ def run_eval(args) -> int:
     if args.table:
         print(collect_table([Path(p) for p in args.table]))
         return 0
+    if args.schedule:  # before any clip is built or generated
+        from ..models.alignment import check_schedule
+
+        check_schedule(args.schedule)
     if args.real:
         return run_real_eval(args)
     if args.split not in (None, "heldout", "train"):

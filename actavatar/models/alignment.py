@@ -2,23 +2,52 @@
 
 Every block adds ``text_gate[l] * text_xattn(x)`` and ``audio_gate[l] * audio_xattn(x)`` to the residual stream.
 ``progressive`` (the paper's schedule) starts text-heavy and ends audio-heavy: early layers decide *what* to do
-(the action), deep layers *how the lips move*. ``uniform`` and ``reverse`` are the ablations. Gates are learnable
-and initialised from the schedule; ``ShareMeter`` measures what each modality actually contributed in a run.
+(the action), deep layers *how the lips move*. ``uniform`` and ``reverse`` are the ablations; ``power:<γ>`` is the
+paper's family of audio strengths f(ℓ) = (ℓ/L)^γ (arXiv 2512.19546). Gates are learnable and initialised from the
+schedule; ``ShareMeter`` measures what each modality actually contributed in a run.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-SCHEDULES = ("progressive", "uniform", "reverse")
+from ..errors import InputError
+
+SCHEDULES = ("progressive", "uniform", "reverse")  # the named schedules; the power family is "power:<γ>"
+POWER_PREFIX = "power:"
+SCHEDULE_FORMS = "progressive, uniform, reverse or power:<γ> with γ > 0 (e.g. power:0.5, power:1, power:2)"
 GATE_LOW, GATE_HIGH = 0.1, 1.0
 
 
+def check_schedule(kind: str) -> str:
+    """The canonical name of a schedule (``"power:1.0"`` -> ``"power:1"``); a clear ``InputError`` otherwise."""
+    if kind in SCHEDULES:
+        return kind
+    if isinstance(kind, str) and kind.startswith(POWER_PREFIX):
+        try:
+            gamma = float(kind[len(POWER_PREFIX) :])
+        except ValueError:
+            gamma = math.nan
+        if math.isfinite(gamma) and gamma > 0:
+            return f"{POWER_PREFIX}{gamma:g}"
+    raise InputError(f"Schedule {kind!r} is unknown: use {SCHEDULE_FORMS}.")
+
+
 def nominal_gates(kind: str, num_layers: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(text_gate, audio_gate), each (L,): progressive ramps text 1.0 -> 0.1 and audio 0.1 -> 1.0 with depth."""
-    if kind not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {kind!r}")
+    """(text_gate, audio_gate), each (L,), text + audio = GATE_LOW + GATE_HIGH in every layer.
+
+    progressive ramps audio linearly 0.1 -> 1.0 over depth (ℓ - 1) / (L - 1) and text 1.0 -> 0.1; ``power:<γ>`` sets
+    audio = 0.1 + 0.9 (ℓ/L)^γ for ℓ = 1..L (the paper's f(ℓ)) and text the complement. Unlike progressive, the
+    power family's first layer is above 0.1 (0.1 + 0.9 / L^γ), so power:1 is not progressive."""
+    kind = check_schedule(kind)
+    if kind.startswith(POWER_PREFIX):
+        gamma = float(kind[len(POWER_PREFIX) :])
+        strength = (torch.arange(1, num_layers + 1, dtype=torch.float32) / num_layers) ** gamma  # f(ℓ) = (ℓ/L)^γ
+        rising = GATE_LOW + (GATE_HIGH - GATE_LOW) * strength
+        return GATE_HIGH + GATE_LOW - rising, rising
     depth = torch.linspace(0.0, 1.0, num_layers) if num_layers > 1 else torch.zeros(1)
     falling = GATE_HIGH - (GATE_HIGH - GATE_LOW) * depth
     rising = GATE_LOW + (GATE_HIGH - GATE_LOW) * depth
@@ -36,7 +65,7 @@ class ModalitySchedule(nn.Module):
     def __init__(self, num_layers: int, kind: str = "progressive", learnable: bool = True):
         super().__init__()
         text, audio = nominal_gates(kind, num_layers)
-        self.kind = kind
+        self.kind = check_schedule(kind)
         self.text_gate = nn.Parameter(text, requires_grad=learnable)
         self.audio_gate = nn.Parameter(audio, requires_grad=learnable)
 
@@ -50,7 +79,7 @@ class ModalitySchedule(nn.Module):
         text, audio = nominal_gates(kind, self.num_layers)
         self.text_gate.copy_(text)
         self.audio_gate.copy_(audio)
-        self.kind = kind
+        self.kind = check_schedule(kind)
 
     def to_dict(self) -> dict[str, list[float]]:
         return {

@@ -23,7 +23,7 @@ from diffusers.utils import BaseOutput
 from .. import defaults
 from ..audio import SAMPLE_RATE, frame_features, num_video_frames
 from ..errors import InputError
-from ..models.alignment import SCHEDULES, ShareMeter
+from ..models.alignment import ShareMeter, check_schedule
 from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import PACA_MODES, frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM, MOTION_DIM, MOTION_LIMITS, MOTION_NAMES, MOTION_SCALE, mirror_motion
@@ -150,8 +150,8 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
             )
         if paca_mode not in PACA_MODES:
             raise InputError(f"PACA mode {paca_mode!r} is unknown: use one of {', '.join(PACA_MODES)}.")
-        if schedule is not None and schedule not in SCHEDULES:
-            raise InputError(f"Schedule {schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
+        if schedule is not None:
+            check_schedule(schedule)  # InputError naming the allowed forms
         if face is not None and np.asarray(face).shape != (FACE_DESCRIPTOR_DIM,):
             raise InputError(f"Face descriptor must have {FACE_DESCRIPTOR_DIM} values.")
         return plan.validate(len(audio) / SAMPLE_RATE)

@@ -35,7 +35,7 @@ from diffusers.utils import BaseOutput
 
 from ..audio import SAMPLE_RATE, num_video_frames
 from ..errors import InputError
-from ..models.alignment import SCHEDULES, ShareMeter
+from ..models.alignment import ShareMeter, check_schedule
 from ..models.paca import PACA_MODES, pack_phase_prompt
 from ..models.wan_actavatar import (
     ActAvatarWan,
@@ -136,8 +136,8 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
             )
         if paca_mode not in PACA_MODES:
             raise InputError(f"PACA mode {paca_mode!r} is unknown: use one of {', '.join(PACA_MODES)}.")
-        if schedule is not None and schedule not in SCHEDULES:
-            raise InputError(f"Schedule {schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
+        if schedule is not None:
+            check_schedule(schedule)  # InputError naming the allowed forms
         return plan.validate(len(audio) / SAMPLE_RATE)
 
     # ----------------------------------------------------------------------------------------------- 2. encode

@@ -16,7 +16,10 @@ def add_train_parser(sub) -> None:
     p.add_argument("--init-from", dest="init_from", help="stage-2 start: a stage-1 checkpoint folder")
     p.add_argument("--steps", type=int)
     p.add_argument("--num-clips", type=int, dest="num_clips")
-    p.add_argument("--schedule", choices=["progressive", "uniform", "reverse"])
+    p.add_argument(
+        "--schedule",
+        help="progressive, uniform, reverse or power:<γ> (audio gate 0.1 + 0.9 (ℓ/L)^γ, γ > 0, e.g. power:2)",
+    )
     p.add_argument("--paca", dest="paca_mode", choices=["hard", "soft", "off"])
     p.add_argument("--seed", type=int)
     p.add_argument("--save-every", type=int, dest="save_every")

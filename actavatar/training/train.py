@@ -27,6 +27,7 @@ import torch
 
 from ..audio import frame_features
 from ..errors import InputError
+from ..models.alignment import check_schedule
 from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import frame_times, pack_phase_prompt
 from ..motion import FACE_DESCRIPTOR_DIM, mirror_motion
@@ -87,6 +88,9 @@ class TrainConfig:
     save_every: int = 500
     log_every: int = 25
     threads: int = 0  # torch CPU threads (0 = all cores)
+
+    def __post_init__(self) -> None:
+        self.schedule = check_schedule(self.schedule)  # a bad name fails here, before any data or model work
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> TrainConfig:

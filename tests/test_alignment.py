@@ -10,7 +10,15 @@ from conftest import speechlike
 
 from actavatar.cli import main
 from actavatar.errors import InputError
-from actavatar.models.alignment import GATE_HIGH, GATE_LOW, SCHEDULES, ModalitySchedule, check_schedule, nominal_gates
+from actavatar.models.alignment import (
+    GATE_HIGH,
+    GATE_LOW,
+    SCHEDULES,
+    ModalitySchedule,
+    ShareMeter,
+    check_schedule,
+    nominal_gates,
+)
 from actavatar.phases import Phase, PhasePlan
 from actavatar.training.train import TrainConfig
 
@@ -96,3 +104,41 @@ def test_pipeline_runs_a_power_schedule(tiny_pipeline):
     text, audio = nominal_gates("power:2", 3)
     assert out.layers["text_gate"] == pytest.approx(text.tolist(), abs=1e-5)
     assert out.layers["audio_gate"] == pytest.approx(audio.tolist(), abs=1e-5)
+
+
+def test_share_meter_keeps_the_mean_and_its_spread_over_steps_and_frames():
+    meter = ShareMeter(2)
+    # Layer 0: text 3x audio on every frame of step 1; equal on step 2. Layer 1: frame 0 text only, frame 1 audio only.
+    meter.add(torch.tensor([[3.0, 3.0], [1.0, 0.0]]), torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
+    meter.add(torch.tensor([[1.0, 1.0], [1.0, 0.0]]), torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
+    out = meter.shares()
+    assert out["text_share"] == pytest.approx(
+        [4 / 6, 0.5], abs=1e-5
+    )  # frame-averaged norms summed over steps, as before
+    assert out["text_norm"] == pytest.approx([2.0, 0.5]) and out["passes"] == 2
+    assert out["text_share_step_p10"] == pytest.approx([0.5 + 0.1 * 0.25, 0.5])  # steps' shares 0.75 and 0.5
+    assert out["text_share_step_p90"] == pytest.approx([0.5 + 0.9 * 0.25, 0.5])
+    # Over (step, frame): layer 1's frames are 1 and 0, which its frame-averaged share (0.5) hides.
+    assert out["text_share_p10"][1] == pytest.approx(0.0) and out["text_share_p90"][1] == pytest.approx(1.0)
+    assert out["audio_share_p10"] == pytest.approx([1 - v for v in out["text_share_p90"]])
+    assert out["share_spread"] == "steps x frames"
+
+
+def test_share_meter_with_frame_means_spreads_over_steps():
+    meter = ShareMeter(1)
+    meter.add(torch.tensor([1.0]), torch.tensor([1.0]))
+    meter.add(torch.tensor([3.0]), torch.tensor([1.0]))
+    out = meter.shares()
+    assert out["share_spread"] == "steps" and out["text_share_p10"] == out["text_share_step_p10"]
+    assert out["text_share"] == pytest.approx([4 / 6], abs=1e-5)
+
+
+def test_pipeline_report_keeps_its_keys_and_adds_the_spread(tiny_pipeline):
+    plan = PhasePlan("a woman talking", (Phase(0.0, 1.0, "nods"),))
+    layers = tiny_pipeline(speechlike(2.0), plan, None, num_inference_steps=3).layers
+    assert {"text_gate", "audio_gate", "text_share", "audio_share", "text_norm", "audio_norm"} <= set(layers)
+    assert layers["share_spread"] == "steps x frames" and layers["passes"] == 3
+    for low, mid, high in zip(
+        layers["text_share_p10"], layers["text_share_p50"], layers["text_share_p90"], strict=True
+    ):
+        assert 0 <= low <= mid <= high <= 1

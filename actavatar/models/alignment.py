@@ -89,26 +89,61 @@ class ModalitySchedule(nn.Module):
 
 
 class ShareMeter:
-    """Accumulates, per layer, the mean L2 norm of each gated cross-attention's residual contribution.
+    """Accumulates, per layer, the L2 norm of each gated cross-attention's residual contribution over forward passes.
 
-    ``text_share[l] = |text| / (|text| + |audio|)``, averaged over every forward pass (steps) it saw."""
+    ``text_share[l] = |text| / (|text| + |audio|)`` with the norms averaged over frames and every pass (denoising step)
+    it saw. The spread of the share: ``text_share_step_p10``/``_p90``, the 10th/90th percentile over passes of each
+    pass's share; ``text_share_p10``/``_p50``/``_p90``, percentiles over every (pass, frame) when ``add`` gets
+    per-frame norms (MotionDiT), else over passes (``share_spread`` says which). ``audio_share_p*`` mirror them."""
+
+    QUANTILES = (0.1, 0.5, 0.9)
 
     def __init__(self, num_layers: int):
         self.text = torch.zeros(num_layers, dtype=torch.float64)
         self.audio = torch.zeros(num_layers, dtype=torch.float64)
         self.count = 0
+        self.step_shares: list[torch.Tensor] = []  # (L,) per pass
+        self.frame_shares: list[torch.Tensor] = []  # (L, T) per pass, if per-frame norms were given
 
     def add(self, text_norms: torch.Tensor, audio_norms: torch.Tensor) -> None:
-        self.text += text_norms.detach().double().cpu()
-        self.audio += audio_norms.detach().double().cpu()
+        """One pass's norms: (L,) frame means, or (L, T) per frame."""
+        text, audio = text_norms.detach().double().cpu(), audio_norms.detach().double().cpu()
+        if text.ndim == 2:
+            self.frame_shares.append(text / (text + audio).clamp(min=1e-12))
+            text, audio = text.mean(dim=1), audio.mean(dim=1)
+        self.text += text
+        self.audio += audio
+        self.step_shares.append(text / (text + audio).clamp(min=1e-12))
         self.count += 1
 
-    def shares(self) -> dict[str, list[float]]:
+    def _quantiles(self, samples: list[torch.Tensor]) -> torch.Tensor:
+        """(len(QUANTILES), L) per-layer quantiles of the shares in ``samples`` ((L,) or (L, T) each)."""
+        if not samples:
+            return torch.zeros(len(self.QUANTILES), self.text.shape[0], dtype=torch.float64)
+        values = torch.cat([x.reshape(x.shape[0], -1) for x in samples], dim=1)  # (L, N)
+        return torch.quantile(values, torch.tensor(self.QUANTILES, dtype=torch.float64), dim=1)
+
+    def shares(self) -> dict[str, list[float] | str | int]:
         total = (self.text + self.audio).clamp(min=1e-12)
         text, audio = self.text / total, self.audio / total
+        spread = self._quantiles(self.frame_shares or self.step_shares)
+        steps = self._quantiles(self.step_shares)
+
+        def r(v: torch.Tensor) -> list[float]:
+            return [round(float(x), 5) for x in v]
+
         return {
-            "text_share": [round(float(v), 5) for v in text],
-            "audio_share": [round(float(v), 5) for v in audio],
+            "text_share": r(text),
+            "audio_share": r(audio),
             "text_norm": [round(float(v), 6) for v in self.text / max(self.count, 1)],
             "audio_norm": [round(float(v), 6) for v in self.audio / max(self.count, 1)],
+            "text_share_p10": r(spread[0]),
+            "text_share_p50": r(spread[1]),
+            "text_share_p90": r(spread[2]),
+            "audio_share_p10": r(1 - spread[2]),
+            "audio_share_p90": r(1 - spread[0]),
+            "text_share_step_p10": r(steps[0]),
+            "text_share_step_p90": r(steps[2]),
+            "share_spread": "steps x frames" if self.frame_shares else "steps",
+            "passes": self.count,
         }

@@ -61,6 +61,7 @@ PRESET_ACTIONS = [
 ]
 
 SCHEDULES = [("as trained", "trained")] + [(name, name) for name in defaults.SCHEDULES]
+SCHEDULES += [(f"power γ={g}", f"{defaults.POWER_PREFIX}{g}") for g in ("0.5", "1", "2")]  # the paper's (ℓ/L)^γ
 
 log = logging.getLogger("actavatar.app")
 
@@ -659,9 +660,10 @@ the speech. Try an example at the bottom.
 PLOT_HELP = """
 **How to read the plots.** *Modality schedule*: every layer of the model listens to the text (what to do,
 blue) and to the audio (how the lips move, orange). Dashed lines are the weights the layer is set to use, solid
-lines what it actually used in this run; early layers lean on text, deep layers on audio. *Phase × time*: the
-shaded bands are your phases; the curves are the head and face movements that were generated (top) and how
-strongly each frame looked at each phase's text (bottom): each action should light up only inside its band.
+lines what it actually used in this run (bands: 10–90 % over steps and frames; the title says what they show).
+*Phase × time*: the shaded bands are your phases; the curves are the head and face movements that were generated
+(top) and how strongly each frame looked at each phase's text (bottom): each action should light up only inside
+its band.
 """
 
 ADVANCED_HELP = """

@@ -4,6 +4,7 @@ CLIs (``add_sampling_arguments``) and the app read them from here."""
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -11,6 +12,8 @@ from .errors import InputError
 TIERS = ("motion", "video")
 PACA_MODES = ("hard", "soft", "off")  # phase-aware cross-attention masks (models/paca.py)
 SCHEDULES = ("progressive", "uniform", "reverse")  # modality schedules of the text/audio gates (models/alignment.py)
+POWER_PREFIX = "power:"  # and the paper's family of audio strengths, power:<γ> (models/alignment.py)
+SCHEDULE_FORMS = "progressive, uniform, reverse or power:<γ> with γ > 0 (e.g. power:0.5, power:1, power:2)"
 FPS = 25
 SIZE = 512  # longest side of the video in pixels
 
@@ -114,8 +117,22 @@ def check_options(
         )
     if paca is not None and paca not in PACA_MODES:
         raise InputError(f"PACA mode {paca!r} is unknown: use one of {', '.join(PACA_MODES)}.")
-    if schedule is not None and schedule not in SCHEDULES:
-        raise InputError(f"Schedule {schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
+    if schedule is not None:
+        check_schedule(schedule)
+
+
+def check_schedule(kind: str) -> str:
+    """The canonical name of a schedule (``"power:1.0"`` -> ``"power:1"``); a clear ``InputError`` otherwise."""
+    if kind in SCHEDULES:
+        return kind
+    if isinstance(kind, str) and kind.startswith(POWER_PREFIX):
+        try:
+            gamma = float(kind[len(POWER_PREFIX) :])
+        except ValueError:
+            gamma = math.nan
+        if math.isfinite(gamma) and gamma > 0:
+            return f"{POWER_PREFIX}{gamma:g}"
+    raise InputError(f"Schedule {kind!r} is unknown: use {SCHEDULE_FORMS}.")
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, *, per_tier: bool = False) -> None:
@@ -145,5 +162,5 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, per_tier: bool = 
     )
     parser.add_argument("--paca", choices=PACA_MODES, help="PACA mask (default: the checkpoint's trained mode)")
     parser.add_argument(
-        "--schedule", choices=SCHEDULES, help="force a modality schedule (default: the checkpoint's learned gates)"
+        "--schedule", help=f"force a modality schedule: {SCHEDULE_FORMS} (default: the checkpoint's learned gates)"
     )

@@ -96,11 +96,46 @@ def _as_plain_text(fig: Figure) -> Figure:
     return fig
 
 
+def depth_trend(shares: Sequence[float], level: float = 0.95) -> dict:
+    """Least-squares slope of a per-layer share over the layer index, its ``level`` t-interval, and what it says:
+    ``"falls"`` / ``"rises"`` only where the interval excludes 0, else ``"unclear"`` (also with fewer than 3 layers).
+    The residuals of the fit carry the layer-to-layer zig-zag, so a ragged profile gives a wide interval."""
+    y = np.asarray(shares, dtype=float)
+    y = y[np.isfinite(y)]
+    if y.size < 3:
+        return {"slope": float("nan"), "low": float("nan"), "high": float("nan"), "verdict": "unclear"}
+    from scipy.stats import t as student_t
+
+    x = np.arange(1, y.size + 1, dtype=float)
+    xc = x - x.mean()
+    slope = float((xc * (y - y.mean())).sum() / (xc * xc).sum())
+    resid = y - y.mean() - slope * xc
+    se = float(np.sqrt((resid @ resid) / (y.size - 2) / (xc * xc).sum()))
+    half = float(student_t.ppf(0.5 + level / 2, y.size - 2)) * se
+    low, high = slope - half, slope + half
+    verdict = "falls" if high < 0 else "rises" if low > 0 else "unclear"
+    return {"slope": slope, "low": low, "high": high, "verdict": verdict}
+
+
+def schedule_title(layers: Mapping) -> str:
+    """What the measured text share shows across depth, from ``depth_trend`` (never what the schedule intends)."""
+    trend = depth_trend(layers.get("text_share") or [])
+    if not np.isfinite(trend["slope"]):
+        return "Modality schedule per layer: too few layers measured for a depth trend"
+    head = {
+        "falls": "Measured text share falls with depth",
+        "rises": "Measured text share rises with depth",
+        "unclear": "No clear depth trend in the measured text share",
+    }[trend["verdict"]]
+    return f"{head}\n(slope {trend['slope']:+.3f} per layer, 95 % CI {trend['low']:+.3f} to {trend['high']:+.3f})"
+
+
 @_with_plot_fonts
 def schedule_figure(report: Mapping) -> Figure:
-    """Per-layer modality schedule: configured gates (dashed) and measured shares (solid), layer on the x axis."""
+    """Per-layer modality schedule: configured gates (dashed), measured shares (solid) with their 10–90 % band over
+    denoising steps and frames (where the report has it), layer on the x axis; the title states the measured trend."""
     layers = report["layers"]
-    fig = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
+    fig = Figure(figsize=(6.4, 3.8), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     series = [
         ("text_gate", "text gate", TEXT_COLOR, "--", None),
@@ -112,6 +147,13 @@ def schedule_figure(report: Mapping) -> Figure:
         values = np.asarray(layers.get(key) or [], dtype=float)
         if values.size:
             ax.plot(np.arange(1, values.size + 1), values, style, color=color, marker=marker, label=label, lw=2)
+    over = layers.get("share_spread", "steps")
+    for side, color in (("text", TEXT_COLOR), ("audio", AUDIO_COLOR)):
+        low = np.asarray(layers.get(f"{side}_share_p10") or [], dtype=float)
+        high = np.asarray(layers.get(f"{side}_share_p90") or [], dtype=float)
+        if low.size and low.size == high.size:
+            x = np.arange(1, low.size + 1)
+            ax.fill_between(x, low, high, color=color, alpha=0.15, lw=0, label=f"{side} share 10–90 % ({over})")
     num_layers = max((len(layers.get(k) or []) for k, *_ in series), default=0)
     if num_layers:
         ax.set_xticks(np.arange(1, num_layers + 1))
@@ -121,7 +163,7 @@ def schedule_figure(report: Mapping) -> Figure:
     ax.grid(alpha=0.3)
     # Below the axes: inside, it covered the gate lines wherever they crossed.
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
-    ax.set_title("Modality schedule per layer: gates (dashed) and measured shares (solid)", fontsize=10)
+    ax.set_title(schedule_title(layers), fontsize=10)
     return _as_plain_text(fig)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.text import Text
 
-from actavatar.viz import phase_time_figure, schedule_figure, short
+from actavatar.viz import depth_trend, phase_time_figure, schedule_figure, schedule_title, short
 
 NAMES = ["head_pitch", "head_yaw", "smile", "jaw_open", "blink_left"]
 TRICKY = r"costs $5 and $x^2$ \alpha <img src=x onerror=alert(1)>"
@@ -56,6 +56,47 @@ def test_schedule_plot_has_one_line_per_series_over_the_layers():
         assert list(line.get_xdata()) == [1, 2, 3, 4, 5, 6]
         assert np.allclose(line.get_ydata(), report["layers"][key])
     assert render(fig).startswith(b"\x89PNG")
+
+
+def test_schedule_plot_draws_the_measured_spread_as_bands():
+    report = make_report(num_layers=6)
+    share = np.asarray(report["layers"]["text_share"])
+    report["layers"].update(
+        text_share_p10=(share - 0.1).tolist(), text_share_p90=(share + 0.1).tolist(),
+        audio_share_p10=(0.9 - share).tolist(), audio_share_p90=(1.1 - share).tolist(),
+        share_spread="steps x frames",
+    )  # fmt: skip
+    (ax,) = schedule_figure(report).axes
+    assert len(ax.lines) == 4 and len(ax.collections) == 2  # the four series and one band per modality
+    text_band = ax.collections[0].get_paths()[0].vertices
+    assert text_band[:, 1].min() == pytest.approx(share.min() - 0.1) and text_band[:, 1].max() == pytest.approx(
+        share.max() + 0.1
+    )
+    assert any("10–90 % (steps x frames)" in t for t in texts(ax.get_legend()))
+
+
+def test_depth_trend_says_falls_only_when_the_slope_is_clearly_negative():
+    assert depth_trend([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])["verdict"] == "falls"
+    assert depth_trend([0.2, 0.3, 0.4, 0.5])["verdict"] == "rises"
+    zigzag = depth_trend([0.83, 0.69, 0.63, 0.65, 0.37, 0.78, 0.58, 0.35])  # the measured shares of issue 25
+    assert zigzag["slope"] < 0 and zigzag["low"] < 0 < zigzag["high"] and zigzag["verdict"] == "unclear"
+    assert depth_trend([0.5, 0.4])["verdict"] == "unclear"  # two points: no interval
+
+
+@pytest.mark.parametrize(
+    ("share", "title"),
+    [
+        ([0.9, 0.75, 0.6, 0.45, 0.3, 0.15], "Measured text share falls with depth"),
+        ([0.83, 0.69, 0.63, 0.65, 0.37, 0.78, 0.58, 0.35], "No clear depth trend in the measured text share"),
+        ([0.1, 0.3, 0.5, 0.7], "Measured text share rises with depth"),
+    ],
+)
+def test_schedule_title_states_what_the_measured_shares_show(share, title):
+    report = make_report(num_layers=len(share))
+    report["layers"]["text_share"] = share
+    drawn = schedule_figure(report).axes[0].get_title()
+    assert drawn.startswith(title) and drawn == schedule_title(report["layers"])
+    assert "text early" not in drawn and "slope" in drawn
 
 
 def test_phase_time_plot_shades_each_phase_and_shows_attention():

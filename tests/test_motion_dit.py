@@ -3,7 +3,8 @@ import pytest
 import torch
 from conftest import TINY_CONFIG, make_tiny_pipeline
 
-from actavatar.models.alignment import SCHEDULES, ModalitySchedule, nominal_gates
+from actavatar.defaults import SCHEDULES
+from actavatar.models.alignment import ModalitySchedule, nominal_gates
 from actavatar.models.motion_dit import MotionConditioning, MotionDiT
 from actavatar.models.paca import PhasePrompt, frame_times
 
@@ -101,7 +102,7 @@ def test_schedules(kind):
 def test_shares_are_measured_in_the_normal_forward_pass():
     model = make_tiny_pipeline(seed=0).transformer
     out = model(torch.randn(2, 40, 14), torch.tensor([500.0, 500.0]), conditioning(batch=2))
-    assert out.text_norm.shape == (3, 2) and out.audio_norm.shape == (3, 2)
+    assert out.text_norm.shape == (3, 2, 40) and out.audio_norm.shape == (3, 2, 40)  # (layers, batch, frames)
     assert (out.text_norm > 0).all() and (out.audio_norm > 0).all()
     # Gates scale the measured contribution: zeroing layer 0's audio gate zeroes its audio norm.
     with torch.no_grad():

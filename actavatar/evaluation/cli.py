@@ -49,6 +49,12 @@ def add_eval_parser(sub) -> None:
         help="score the frozen external phrasings (actavatar/evaluation/external_phrasings.json, results per "
         "style) on held-out clips instead of the bank's own phrasings",
     )
+    p.add_argument(
+        "--conflict",
+        action="store_true",
+        help="score the text-audio conflict phases (actavatar/evaluation/conflict_phases.json) on held-out clips; "
+        "--clips N below their number runs N of them, spread over the file",
+    )
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--portrait", action="append", default=[], help="portrait image (repeatable; default: all shipped)")
@@ -78,12 +84,16 @@ def run_eval(args) -> int:
     if args.table:
         print(collect_table([Path(p) for p in args.table]))
         return 0
+    if args.schedule:  # before any clip is built or generated
+        defaults.check_schedule(args.schedule)
     if args.real:
         return run_real_eval(args)
     if args.split not in (None, "heldout", "train"):
         raise InputError(f"--split {args.split} is for --real sets: the synthetic set has heldout or train.")
     if args.external:
         return run_external_eval(args)
+    if args.conflict:
+        return run_conflict_eval(args)
     cfg = EvalConfig(split=args.split or "heldout", clips=args.clips, seed=args.seed, **_generation_settings(args))
     result = evaluate(cfg)
     write_results(result, Path(args.out))
@@ -104,6 +114,19 @@ def run_external_eval(args) -> int:
     result = evaluate_external(cfg)
     write_results(result, Path(args.out))
     print(json.dumps({k: v for k, v in result["summary"].items() if k != "accuracy_by_action"}, indent=1))
+    return 0
+
+
+def run_conflict_eval(args) -> int:
+    from .conflict import POOL_CLIPS, conflict_markdown, evaluate_conflict, write_conflict_results
+    from .evaluate import EvalConfig
+
+    if args.split not in (None, "heldout"):
+        raise InputError("--conflict puts its phases on held-out clips: leave --split out.")
+    cfg = EvalConfig(split="heldout", clips=POOL_CLIPS, seed=args.seed, **_generation_settings(args))
+    result = evaluate_conflict(cfg, limit=args.clips)
+    write_conflict_results(result, Path(args.out))
+    print(conflict_markdown(result["summary"]))
     return 0
 
 

@@ -526,6 +526,18 @@ def lip_sync(
     return float(corrs[i]), lag * 1000.0 / LIP_SYNC_RATE
 
 
+def lip_sync_in_window(
+    jaw_open: np.ndarray, audio: np.ndarray, sr: int, fps: float, start: float, end: float, max_lag_ms: float = 200.0
+) -> tuple[float, float]:
+    """``lip_sync`` restricted to the frames of ``[start, end)`` and the audio under them: does the mouth still follow
+    the speech while a phase asks the face for something else? ``(nan, nan)`` for a window of under 3 frames."""
+    idx = np.flatnonzero(_frames(len(jaw_open), fps, start, end))
+    if len(idx) < 3:
+        return math.nan, math.nan
+    a0, a1 = int(round(idx[0] / fps * sr)), int(round((idx[-1] + 1) / fps * sr))
+    return lip_sync(np.asarray(jaw_open)[idx[0] : idx[-1] + 1], np.asarray(audio)[a0:a1], sr, fps, max_lag_ms)
+
+
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 3:
         return math.nan

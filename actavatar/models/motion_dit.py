@@ -89,8 +89,8 @@ class EncodedConditioning:
 @dataclass
 class MotionDiTOutput:
     sample: torch.Tensor  # (B, T, MOTION_DIM) predicted velocity
-    text_norm: torch.Tensor | None = None  # (L, B) mean |gated text contribution| per layer and item
-    audio_norm: torch.Tensor | None = None  # (L, B)
+    text_norm: torch.Tensor | None = None  # (L, B, T) |gated text contribution| per layer, item and frame
+    audio_norm: torch.Tensor | None = None  # (L, B, T)
     phase_attention: torch.Tensor | None = None  # (B, T, P+1) attention mass per block, averaged over layers
 
 
@@ -205,7 +205,7 @@ class MotionDiTBlock(nn.Module):
         x = x + a_out
         h = self.norm2(x) * (1 + scale2) + shift2
         x = x + gate2 * self.mlp(h)
-        return x, t_out.norm(dim=-1).mean(dim=1), a_out.norm(dim=-1).mean(dim=1)  # norms (B,)
+        return x, t_out.norm(dim=-1), a_out.norm(dim=-1)  # per-frame norms (B, T): the share's spread over frames
 
 
 class MotionDiT(ModelMixin, ConfigMixin):

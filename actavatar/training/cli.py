@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..defaults import PACA_MODES, SCHEDULES
+from ..defaults import PACA_MODES, SCHEDULE_FORMS
 
 DEFAULT_CONFIGS = {1: "configs/motion_stage1.toml", 2: "configs/motion_stage2.toml"}
 
@@ -18,7 +18,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--init-from", dest="init_from", help="stage-2 start: a stage-1 checkpoint folder")
     p.add_argument("--steps", type=int)
     p.add_argument("--num-clips", type=int, dest="num_clips")
-    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--schedule", help=f"initial gates: {SCHEDULE_FORMS}")
     p.add_argument("--paca", dest="paca_mode", choices=PACA_MODES)
     p.add_argument("--seed", type=int)
     p.add_argument("--save-every", type=int, dest="save_every")

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..audio import frame_features
+from ..defaults import check_schedule
 from ..errors import InputError
 from ..models.motion_dit import MotionConditioning, MotionDiT
 from ..models.paca import frame_times, pack_phase_prompt
@@ -87,6 +88,9 @@ class TrainConfig:
     save_every: int = 500
     log_every: int = 25
     threads: int = 0  # torch CPU threads (0 = all cores)
+
+    def __post_init__(self) -> None:
+        self.schedule = check_schedule(self.schedule)  # a bad name fails here, before any data or model work
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides) -> TrainConfig:

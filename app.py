@@ -71,7 +71,17 @@ def user_error(message: str | BaseException) -> gr.Error:
     (Gradio prints one for every ``gr.Error`` unless told not to). Unexpected errors go through ``_user_error``."""
     message = str(message)
     log.info("rejected input: %s", message)
-    return gr.Error(message, print_exception=False)
+    return gr.Error(as_toast_text(message), print_exception=False)
+
+
+def as_toast_text(message: str) -> str:
+    """Gradio renders toast and error messages as HTML; ours quote the user's own texts, which must stay text."""
+    return html.escape(str(message), quote=False)
+
+
+def notify(kind, message: str) -> None:
+    """``gr.Info`` / ``gr.Warning`` with the message kept as text (``as_toast_text``)."""
+    kind(as_toast_text(message))
 
 
 # ------------------------------------------------------------------------------------------------- phase editor
@@ -289,7 +299,7 @@ def on_new_audio(audio_path, table, reset):
         plan, notes = PhasePlan("", tuple(Phase(**p) for p in phases)).clipped(wave["duration"])
         phases = phases_of(plan)
         for note in notes:
-            gr.Info(note)
+            notify(gr.Info, note)
     return editor_value(wave, phases), rows_of(phases), wave
 
 
@@ -321,7 +331,7 @@ def on_table_edit(table, wave):
     and stay as typed in both, for the user to fix."""
     phases, notes = editor_phases_from_rows(table)
     for note in notes:
-        gr.Warning(note)
+        notify(gr.Warning, note)
     rows = gr.skip()
     if wave and phases:
         plan, clip_notes = PhasePlan("", tuple(Phase(**p) for p in phases)).clipped(wave["duration"])
@@ -329,12 +339,12 @@ def on_table_edit(table, wave):
             phases = phases_of(plan)
             rows = rows_of(phases) + _unparsed_rows(table)
             for note in clip_notes:
-                gr.Info(note)
+                notify(gr.Info, note)
     if not notes and phases:
         try:
             PhasePlan("", tuple(Phase(**p) for p in phases)).validate(wave["duration"] if wave else None)
         except InputError as err:
-            gr.Warning(str(err))
+            notify(gr.Warning, str(err))
     return editor_value(wave, phases), rows
 
 
@@ -360,7 +370,7 @@ def _load_plan(plan_path, prompt, wave):
     if wave:
         plan, notes = plan.clipped(wave["duration"])
         for note in notes:
-            gr.Info(note)
+            notify(gr.Info, note)
     phases = phases_of(plan)
     return editor_value(wave, phases), rows_of(phases), (plan.base or prompt or "")
 
@@ -628,7 +638,7 @@ def generate_video(
         run.discard()  # a failed or stopped run leaves no request folder in the cache
         raise _user_error(err) from None
     for note in report.get("notes") or []:
-        gr.Info(str(note))
+        notify(gr.Info, str(note))
     return video, *figures, str(out_dir / "report.json")
 
 

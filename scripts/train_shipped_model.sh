@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Reproduce the shipped MotionDiT weights: synthesise data, train both stages, copy the EMA weights into assets/.
+# The shipped MotionDiT recipe: synthesise data, train both stages, copy the EMA weights into assets/. (The shipped
+# weights were trained with it at f4dcf78, on that commit's phrasing bank.)
 # CPU recipe for 2 cores: stage 1 uses one intra-op thread, so stage 2's data is synthesised on the other core while
-# it trains; stage 2 then uses both (configs/*.toml: threads). About 100 minutes on the project's machine with other
-# jobs sharing it (MODEL_CARD.md).
+# it trains; stage 2 then uses both (configs/*.toml: threads). About 72 minutes on the project's machine with test
+# runs sharing it (MODEL_CARD.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1

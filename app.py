@@ -46,7 +46,7 @@ PRESET_ACTIONS = [
     "shakes head",
     "smiles",
     "raises eyebrows",
-    "tilts head",
+    "tilts head right",
     "looks left",
     "looks right",
     "looks up",
@@ -245,7 +245,7 @@ def understood_markdown(table) -> str:
     phases = [p for p in phases if p["text"].strip()]
     if not phases:
         return ""
-    lines = ["**Understood as** (what the model will perform; the seed picks a side the text does not name)"]
+    lines = ["**Understood as** (what the model will perform)"]
     for p, reading in zip(phases, read_phases([p["text"] for p in phases]), strict=True):
         mark = "⚠️ " if reading.status != "ok" else ""
         when = f"{p['start']:g}–{p['end']:g} s"

@@ -9,7 +9,7 @@ all-MiniLM-L6-v2 states the motion model is conditioned on) reads each phase tex
   other people), or nothing at all ("not understood"), trained on ``actavatar/training/unperformable.toml``.
 
 Side, size and count are then read from the words that the training generator uses for them (``left``/``right``,
-``INTENSITY_WORDS``, ``COUNT_WORDS``): a side-free text gets "either side (the seed picks)".
+``INTENSITY_WORDS``, ``COUNT_WORDS``): a side-free text gets "no side named" and a warning to name one.
 
 The weights (about 0.6 MB) are made by ``python scripts/train_reader.py``; it reports the reader's accuracy on the
 frozen external phrasings (``actavatar/evaluation/external_phrasings.json``), which it never trains on.
@@ -53,6 +53,9 @@ _NAMES = {
     "glance": "glance",
     "stay_still": "hold still",
 }
+# Side-free texts of these classes mostly do not happen with the shipped weights (external side-free style: 21 %).
+_SIDE_FREE_WARNED = frozenset({"tilt", "turn", "glance"})
+
 _KIND_NAMES = {
     "hands": "hand gestures",
     "body": "body movements",
@@ -85,7 +88,7 @@ class ReadAction:
     def describe(self) -> str:
         words = [_NAMES[self.action]]
         if self.side == "either":
-            words.append("(either side: the seed picks)")
+            words.append("(no side named)")
         elif self.side:
             words.append(f"to her {self.side}" if self.action != "wink" else f"({self.side} eye)")
         if self.size:
@@ -126,6 +129,12 @@ class Reading:
             return (
                 f"Phase '{self.text}' is not understood as a face or head action, so it may do nothing: describe "
                 f"a head, eye, brow or mouth movement (e.g. 'nods twice', 'smiles', 'raises her eyebrows')."
+            )
+        free = [_NAMES[a.action] for a in self.actions if a.side == "either" and a.action in _SIDE_FREE_WARNED]
+        if free:  # the shipped weights perform about a fifth of these (docs/EXPERIMENTS.md, Phrasings)
+            return (
+                f"Phase '{self.text}' names no side for its {' and '.join(free)}, so it may not happen: add 'to the "
+                f"left' or 'to the right'."
             )
         return None
 

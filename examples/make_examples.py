@@ -30,7 +30,11 @@ EXAMPLES = [
         150,
         "Hello, and welcome. I am so glad you could join us today. Let me show you what we have built.",
         "a woman talking warmly to the camera",
-        [(0.0, 0.3, "nods twice"), (0.35, 0.7, "smiles and raises her eyebrows"), (0.75, 1.0, "tilts head")],
+        [
+            (0.0, 0.3, "nods twice"),
+            (0.35, 0.7, "smiles and raises her eyebrows"),
+            (0.75, 1.0, "tilts her head to the right"),
+        ],
     ),
     (
         "orbit",

@@ -244,7 +244,9 @@ def test_new_audio_asks_before_clearing_phases(tab):
 
 def test_example_loads_every_input_and_generate_plays_with_plots(tab):
     tab.example("a woman talking warmly to the camera")
-    tab.wait_table(lambda r: [x[2] for x in r] == ["nods twice", "smiles and raises her eyebrows", "tilts head"])
+    tab.wait_table(
+        lambda r: [x[2] for x in r] == ["nods twice", "smiles and raises her eyebrows", "tilts her head to the right"]
+    )
     page = tab.page
     page.wait_for_selector(f'{PHASE}[data-phase-index="2"]')
     expect = sync_api.expect

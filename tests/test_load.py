@@ -30,7 +30,7 @@ except ImportError:
 USERS = 8
 QUEUE_SIZE = 8
 PORTRAIT = ROOT / "examples" / "portraits" / "obama.jpg"
-ACTIONS = ["nods twice", "smiles", "raises eyebrows", "tilts head", "looks left", "winks", "frowns", "pouts"]
+ACTIONS = ["nods twice", "smiles", "raises eyebrows", "tilts head right", "looks left", "winks", "frowns", "pouts"]
 MAX_RSS_GB = 3.0
 
 

@@ -57,6 +57,14 @@ def test_side_size_and_count_are_read_per_clause():
     assert "×3" in r.describe() and "right" in r.describe()
 
 
+def test_a_turn_that_names_no_side_is_warned_and_a_sided_one_is_not():
+    free, sided, plain = read_phases(["turns her head away", "turns her head to the left", "nods twice"])
+    assert free.status == "ok" and [a.side for a in free.actions] == ["either"]
+    assert "no side named" in free.describe()
+    assert "names no side" in free.warning() and "to the left" in free.warning()
+    assert sided.warning() is None and plain.warning() is None
+
+
 @pytest.mark.parametrize("text,kind", [("waves his hand", "hands"), ("walks to the door", "walking")])
 def test_what_a_face_cannot_do_gets_a_warning_that_names_it(text, kind):
     (r,) = read_phases([text])

@@ -35,8 +35,10 @@ from .face import (
     FOREHEAD,
     IRIS,
     LIP_LOWER_INNER,
+    LIP_LOWER_MID,
     LIP_LOWER_OUTER,
     LIP_UPPER_INNER,
+    LIP_UPPER_MID,
     LIP_UPPER_OUTER,
     MOUTH_CORNERS,
     FaceAnalysis,
@@ -77,6 +79,10 @@ GRID_STEP = 4
 _NEWTON_ITERS = 2
 _NEWTON_TOL = 0.03  # pixels (~ the remap's 1/32 px resolution): a grid point whose residual is below stops
 _NUM_MESH_LANDMARKS = 468  # iris points (468..477) drive gaze only
+# The mesh around the face: two rings at these multiples of the face oval's radius (the inner one moves half as far
+# as the oval, the outer one not at all) and this many anchors per image side, pinned.
+OVAL_RING_INNER, OVAL_RING_OUTER = 1.3, 1.8
+BORDER_ANCHORS_PER_SIDE = 9
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -143,7 +149,7 @@ def expression_bases(landmarks: np.ndarray) -> dict[str, np.ndarray]:
     eyes = list({*sum(EYE_UPPER + EYE_LOWER, ()), *range(468, n)})
     upper_lip, lower_lip = set(LIP_UPPER_INNER + LIP_UPPER_OUTER), set(LIP_LOWER_INNER + LIP_LOWER_OUTER)
     corners = {61, 291, 78, 308}
-    mouth_c = (pts[13] + pts[14]) / 2
+    mouth_c = (pts[LIP_UPPER_MID] + pts[LIP_LOWER_MID]) / 2
     mouth_w = float(np.linalg.norm(pts[291] - pts[61]))
     u_mc = float((mouth_c - origin) @ ex)
 
@@ -161,7 +167,7 @@ def expression_bases(landmarks: np.ndarray) -> dict[str, np.ndarray]:
     z = face_relief(landmarks[:_NUM_MESH_LANDMARKS])
     z = np.concatenate([z, landmarks[_NUM_MESH_LANDMARKS:, 2]])
     z_ear = z[[CHEEK_L, CHEEK_R]].mean()
-    depth = np.clip((z_ear - z) / max(z_ear - z[14], 1e-3), 0.0, 1.0)
+    depth = np.clip((z_ear - z) / max(z_ear - z[LIP_LOWER_MID], 1e-3), 0.0, 1.0)
     gap = JAW_GAP_FH * fh
     up_lip = (1 - lower) * np.exp(-np.sum((pts - mouth_c) ** 2, 1) / (0.5 * mouth_w) ** 2) * (v < v_split + 1)
     # The lower lip sags most in the middle: its corners stay tied to the mouth corners.
@@ -316,9 +322,6 @@ class PortraitRenderer:
     """Renders motion frames of one portrait. Build once per portrait (~0.1 s), then ``render`` per frame."""
 
     def __init__(self, image: np.ndarray, face: FaceAnalysis, size: int = 512):
-        from scipy import sparse
-        from scipy.spatial import Delaunay
-
         if size < 64 or size % 2:
             raise ValueError(f"size must be an even number >= 64, got {size}")
         h0, w0 = image.shape[:2]
@@ -332,10 +335,30 @@ class PortraitRenderer:
         lm = self.face.landmarks
         self._lm = lm
         self._bases = expression_bases(lm)
-        # Open neutral mouth (teeth showing): split its inside along the midline so upper teeth ride with the upper
-        # lip and lower teeth with the jaw; the gap between the two copies is where the cavity is painted.
+        self._split_teeth(lm)
+        self._bases_stack = np.stack([self._bases[name] for name in EXPRESSION_BASES]).astype(np.float32)
+        origin, ex, ey, fw, fh = face_frame(lm)
+        self._fw, self._fh, self._ex, self._ey = fw, fh, ex, ey
+        self._pivot = head_pivot(lm)
+        tri, verts, mesh_idx = self._build_mesh(lm, self._lm_ext)
+        wmat = self._grid_weights(tri, verts)
+        self._grid_depth(wmat, mesh_idx, len(verts))
+        self._basis_fields(wmat, mesh_idx, len(verts))
+        self._head_mask(lm)
+        self._active_region()
+        self._mouth_interior(lm)
+        self._glasses(lm)
+        self._eye_contours(lm)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Construction steps, in order: each sets the attributes the next ones and ``render`` read.
+
+    def _split_teeth(self, lm: np.ndarray) -> None:
+        """Open neutral mouth (teeth showing): split its inside along the midline so upper teeth ride with the upper
+        lip and lower teeth with the jaw; the gap between the two copies is where the cavity is painted. Sets the
+        extended landmarks (``_lm_ext``: the split points appended) and bases, and the lips' inner contours."""
         up_i, lo_i = list(LIP_UPPER_INNER), list(LIP_LOWER_INNER)
-        self._gap0 = float(np.linalg.norm(lm[14, :2] - lm[13, :2]))
+        self._gap0 = float(np.linalg.norm(lm[LIP_LOWER_MID, :2] - lm[LIP_UPPER_MID, :2]))
         self._teeth_split = self._gap0 > 3.0
         extra, extra_b = [], {name: [] for name in EXPRESSION_BASES}
         if self._teeth_split:
@@ -358,35 +381,41 @@ class PortraitRenderer:
         else:
             lm_ext = lm
         self._lm_ext = lm_ext
-        self._bases_stack = np.stack([self._bases[name] for name in EXPRESSION_BASES]).astype(np.float32)
-        origin, ex, ey, fw, fh = face_frame(lm)
-        self._fw, self._fh, self._ex, self._ey = fw, fh, ex, ey
-        self._pivot = head_pivot(lm)
 
-        # Mesh: face landmarks + two rings around the oval + border anchors, so the field fades to zero.
+    def _build_mesh(self, lm: np.ndarray, lm_ext: np.ndarray):
+        """Delaunay mesh of the face landmarks (and split points) + two rings around the oval + anchors on the
+        image border, so every field fades to zero before the frame edge. Returns the triangulation, its (V, 2)
+        vertices and the indices into ``lm_ext`` of its first vertices (the landmarks; rings and border follow)."""
+        from scipy.spatial import Delaunay
+
+        w, h = self.width, self.height
         oval = lm[list(FACE_OVAL)]
         centre = oval[:, :2].mean(0)
-        ring1 = centre + 1.3 * (oval[:, :2] - centre)
-        ring2 = centre + 1.8 * (oval[:, :2] - centre)
-        n_side = 9
-        bx = np.linspace(-1.0, w, n_side)
-        by = np.linspace(-1.0, h, n_side)
+        ring1 = centre + OVAL_RING_INNER * (oval[:, :2] - centre)
+        ring2 = centre + OVAL_RING_OUTER * (oval[:, :2] - centre)
+        bx = np.linspace(-1.0, w, BORDER_ANCHORS_PER_SIDE)
+        by = np.linspace(-1.0, h, BORDER_ANCHORS_PER_SIDE)
         border = np.concatenate(
             [np.stack([bx, np.full_like(bx, -1.0)], 1), np.stack([bx, np.full_like(bx, h)], 1),
              np.stack([np.full_like(by, -1.0), by], 1)[1:-1], np.stack([np.full_like(by, w), by], 1)[1:-1]]
         )  # fmt: skip
         mesh_idx = list(range(_NUM_MESH_LANDMARKS)) + list(range(len(lm), len(lm_ext)))
         verts = np.concatenate([lm_ext[mesh_idx, :2], ring1, ring2, border]).astype(np.float64)
-        n_lm, n_ring = len(mesh_idx), len(oval)
-        tri = Delaunay(verts)
+        return Delaunay(verts), verts, mesh_idx
 
-        # Coarse grid; pixel centre of grid cell (i, j) is ((j + .5) * k - .5, (i + .5) * k - .5).
+    def _grid_weights(self, tri, verts: np.ndarray):
+        """The coarse grid (``GRID_STEP`` pixels per point) and each point's barycentric weights in the mesh, as a
+        sparse (points, vertices) matrix: any per-vertex quantity becomes a grid field by one product. The pixel
+        centre of grid cell (i, j) is ((j + .5) * k - .5, (i + .5) * k - .5)."""
+        from scipy import sparse
+
         k = GRID_STEP
-        gh, gw = h // k, w // k
+        gh, gw = self.height // k, self.width // k
         self._gh, self._gw = gh, gw
         gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float32)
         px, py = (gx + 0.5) * k - 0.5, (gy + 0.5) * k - 0.5
         self._gx_idx, self._gy_idx = gx, gy
+        self._px, self._py = px, py
         gpts = np.stack([px.ravel(), py.ravel()], 1).astype(np.float64)
         simplex = tri.find_simplex(gpts)
         simplex = np.where(simplex < 0, 0, simplex)  # every grid point is inside the border anchors' hull
@@ -395,21 +424,25 @@ class PortraitRenderer:
         bary = np.clip(np.concatenate([b2, 1 - b2.sum(1, keepdims=True)], 1), 0.0, 1.0)
         bary /= bary.sum(1, keepdims=True)
         rows = np.repeat(np.arange(len(gpts)), 3)
-        wmat = sparse.csr_matrix((bary.ravel(), (rows, tri.simplices[simplex].ravel())), shape=(len(gpts), len(verts)))
+        return sparse.csr_matrix((bary.ravel(), (rows, tri.simplices[simplex].ravel())), shape=(len(gpts), len(verts)))
 
-        # Depth per vertex: landmarks' own z; rings and border at the pivot depth (they only move in-plane).
-        relief = self._relief = face_relief(lm_ext)
-        self._q0 = np.concatenate([lm_ext[:, :2], relief[:, None]], 1).astype(np.float32)
-        z_verts = np.concatenate([relief[mesh_idx], np.full(len(verts) - n_lm, self._pivot[2])])
-        self._z = (wmat @ z_verts).reshape(gh, gw).astype(np.float32)
-        self._px, self._py = px, py
+    def _grid_depth(self, wmat, mesh_idx: list[int], n_verts: int) -> None:
+        """Depth per vertex: the landmarks' own z; rings and border at the pivot depth (they only move in-plane)."""
+        relief = self._relief = face_relief(self._lm_ext)
+        self._q0 = np.concatenate([self._lm_ext[:, :2], relief[:, None]], 1).astype(np.float32)
+        z_verts = np.concatenate([relief[mesh_idx], np.full(n_verts - len(mesh_idx), self._pivot[2])])
+        self._z = (wmat @ z_verts).reshape(self._gh, self._gw).astype(np.float32)
 
-        # Expression basis fields on the grid, cropped to the rectangle where any of them is non-zero.
+    def _basis_fields(self, wmat, mesh_idx: list[int], n_verts: int) -> None:
+        """Expression basis fields on the grid (the inner ring moves half as far as the oval, the outer ring and
+        the border not at all), cropped to the rectangle ``_roi`` where any of them is non-zero."""
+        gh, gw = self._gh, self._gw
+        n_lm, n_ring = len(mesh_idx), len(FACE_OVAL)
         fields = []
         for name in EXPRESSION_BASES:
             b = self._bases[name][mesh_idx]
             ring_b = 0.5 * b[list(FACE_OVAL)]
-            vb = np.concatenate([b, ring_b, np.zeros((len(verts) - n_lm - n_ring, 2), np.float32)])
+            vb = np.concatenate([b, ring_b, np.zeros((n_verts - n_lm - n_ring, 2), np.float32)])
             fields.append((wmat @ vb).reshape(gh, gw, 2))
         fields = np.stack(fields).astype(np.float32)  # (K, gh, gw, 2)
         nz = np.abs(fields).max(axis=(0, 3)) > 1e-3
@@ -422,20 +455,27 @@ class PortraitRenderer:
         self._fields = np.ascontiguousarray(fields[:, y0:y1, x0:x1].reshape(len(EXPRESSION_BASES), -1))
         self._fields_xy = np.ascontiguousarray(np.moveaxis(fields[:, y0:y1, x0:x1], -1, 1))  # (K, 2, h, w)
 
-        # Head mask: 1 over the head, smooth falloff into neck, shoulders and background.
+    def _head_mask(self, lm: np.ndarray) -> None:
+        """Head mask: 1 over the head, smooth falloff into neck, shoulders and background."""
+        w, h, px, py, fw, fh = self.width, self.height, self._px, self._py, self._fw, self._fh
         hc = np.array([self._pivot[0], (lm[FOREHEAD, 1] + lm[CHIN, 1]) / 2 - 0.15 * fh])
         r = np.sqrt(((px - hc[0]) / (0.8 * fw)) ** 2 + ((py - hc[1]) / (0.85 * fh)) ** 2)
         border_d = np.minimum(np.minimum(px, w - 1 - px), np.minimum(py, h - 1 - py)) / max(w, h)
         pin = _smoothstep((border_d - 0.02) / 0.06)  # the frame edge never moves, however close the head is
         self._head_w = ((1 - _smoothstep((r - 1.0) / 0.8)) * pin).astype(np.float32)
+
+    def _active_region(self) -> None:
+        """The grid box ``_aroi`` that any motion can move (head mask or expression fields), and its per-frame
+        constants, precomputed: its grid (remap maps), the rigid motion's inputs premultiplied by the head mask,
+        and the full-resolution identity map."""
+        k = GRID_STEP
         active = self._head_w > 1e-4
         y0, y1, x0, x1 = self._roi
         active[y0:y1, x0:x1] = True
         ys, xs = np.nonzero(active)
         self._aroi = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
         ay0, ay1, ax0, ax1 = self._aroi
-        # Per-frame constants of the active region, precomputed: its grid (remap maps), the rigid
-        # motion's inputs premultiplied by the head mask, and the full-resolution identity map.
+        gx, gy, px, py = self._gx_idx, self._gy_idx, self._px, self._py
         self._grid_roi = (
             np.ascontiguousarray(gx[ay0:ay1, ax0:ax1] - ax0),
             np.ascontiguousarray(gy[ay0:ay1, ax0:ax1] - ay0),
@@ -451,42 +491,48 @@ class PortraitRenderer:
         xs_full = np.arange(ax0 * k, ax1 * k, dtype=np.float32)
         self._identity_roi = np.ascontiguousarray(np.stack(np.meshgrid(xs_full, ys_full), -1))
 
-        # Mouth interior: colours from the photo, incisal edges of both teeth rows along the neutral lip split.
+    def _mouth_interior(self, lm: np.ndarray) -> None:
+        """Mouth interior: colours from the photo, incisal edges of both teeth rows along the neutral lip split."""
+        relief, fh = self._relief, self._fh
         self._palette = MouthPalette.from_portrait(self.image, lm, fh, self._teeth_split)
         up_i, lo_i = list(LIP_UPPER_INNER), list(LIP_LOWER_INNER)
         mid = np.concatenate([(lm[up_i, :2] + lm[lo_i, :2]) / 2, (relief[up_i] + relief[lo_i])[:, None] / 2], 1)
-        down = np.array([*ey, 0.0], np.float32) * fh
+        down = np.array([*self._ey, 0.0], np.float32) * fh
         self._teeth_q0 = (
             (mid + UPPER_TEETH_EDGE_FH * down).astype(np.float32),
             (mid + LOWER_TEETH_EDGE_FH * down).astype(np.float32),
         )
-        jaw14 = LOWER_TEETH_FOLLOW * self._bases["jaw_open"][14]
-        self._teeth_jaw = np.array([*jaw14, 0.0], np.float32)  # rigid mandible: one displacement for the row
+        jaw_lip = LOWER_TEETH_FOLLOW * self._bases["jaw_open"][LIP_LOWER_MID]
+        self._teeth_jaw = np.array([*jaw_lip, 0.0], np.float32)  # rigid mandible: one displacement for the row
 
-        # Glasses frames: drawn back over the expression warp from the head-moved portrait (``_draw_rigid``), in a
-        # grid-aligned box around them padded for the head's travel.
+    def _glasses(self, lm: np.ndarray) -> None:
+        """Glasses frames: drawn back over the expression warp from the head-moved portrait (``_draw_rigid``), in a
+        grid-aligned box around them padded for the head's travel."""
+        k = GRID_STEP
         self._rigid = rigid_weight(self.image, lm)
         self._rigid_box = None
-        if self._rigid.max() > 0.01:
-            ys, xs = np.nonzero(self._rigid > 0.01)
-            pad = int(0.08 * fw)  # the box follows the head (below); this covers a roll's spread across the rim
-            ay0, ay1, ax0, ax1 = (v * k for v in self._aroi)
-            y0, y1 = max((ys.min() - pad) // k * k, ay0), min(-(-(ys.max() + pad) // k) * k, ay1)
-            x0, x1 = max((xs.min() - pad) // k * k, ax0), min(-(-(xs.max() + pad) // k) * k, ax1)
-            self._rigid_box = (int(y0), int(y1), int(x0), int(x1))
-            # The warp moves a copy of the portrait with the frame painted out (else the brows would carry a bent
-            # ghost of the rim up with them); the frame itself is drawn over it, fully covering what was painted out.
-            hole = (self._rigid > RIGID_HOLE).astype(np.uint8)
-            # The brows stay in the warped copy: raised, they come up from behind the frame's top bar.
-            for side in (0, 1):
-                brow_poly = np.round(lm[list(BROW_UPPER[side] + BROW_LOWER[side][::-1]), :2]).astype(np.int32)
-                cv2.fillPoly(hole, [brow_poly], 0)
-            cover = np.clip(self._rigid / RIGID_HOLE, 0.0, 1.0)
-            self._rigid_rgba = np.dstack([self.image, (255 * cover + 0.5).astype(np.uint8)])
-            clean = cv2.inpaint(self.image, hole, max(3, int(0.02 * fw)), cv2.INPAINT_TELEA)
-            self._image_rgba = cv2.cvtColor(clean, cv2.COLOR_RGB2RGBA)
+        if self._rigid.max() <= 0.01:
+            return
+        ys, xs = np.nonzero(self._rigid > 0.01)
+        pad = int(0.08 * self._fw)  # the box follows the head (below); this covers a roll's spread across the rim
+        ay0, ay1, ax0, ax1 = (v * k for v in self._aroi)
+        y0, y1 = max((ys.min() - pad) // k * k, ay0), min(-(-(ys.max() + pad) // k) * k, ay1)
+        x0, x1 = max((xs.min() - pad) // k * k, ax0), min(-(-(xs.max() + pad) // k) * k, ax1)
+        self._rigid_box = (int(y0), int(y1), int(x0), int(x1))
+        # The warp moves a copy of the portrait with the frame painted out (else the brows would carry a bent
+        # ghost of the rim up with them); the frame itself is drawn over it, fully covering what was painted out.
+        hole = (self._rigid > RIGID_HOLE).astype(np.uint8)
+        # The brows stay in the warped copy: raised, they come up from behind the frame's top bar.
+        for side in (0, 1):
+            brow_poly = np.round(lm[list(BROW_UPPER[side] + BROW_LOWER[side][::-1]), :2]).astype(np.int32)
+            cv2.fillPoly(hole, [brow_poly], 0)
+        cover = np.clip(self._rigid / RIGID_HOLE, 0.0, 1.0)
+        self._rigid_rgba = np.dstack([self.image, (255 * cover + 0.5).astype(np.uint8)])
+        clean = cv2.inpaint(self.image, hole, max(3, int(0.02 * self._fw)), cv2.INPAINT_TELEA)
+        self._image_rgba = cv2.cvtColor(clean, cv2.COLOR_RGB2RGBA)
 
-        # Eyes (source coordinates): lid contours as functions of x, brow, iris.
+    def _eye_contours(self, lm: np.ndarray) -> None:
+        """Eyes (source coordinates): lid contours as functions of x, brow, iris."""
         self._eyes = []
         for side in (0, 1):
             up, lo = lm[list(EYE_UPPER[side])], lm[list(EYE_LOWER[side])]

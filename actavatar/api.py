@@ -294,6 +294,7 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     chunks: queue.Queue = queue.Queue()
     stop = threading.Event()
     outcome: dict = {}
+    relay = _ProgressRelay(progress, stop)
 
     def on_frames(start: int, rows: np.ndarray) -> None:
         if stop.is_set():
@@ -301,60 +302,17 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
         torch.set_num_threads(1)  # this thread only: the renderer and ffmpeg now share the cores
         chunks.put(rows)
 
-    # One progress stream for the caller, never called from both threads at once: denoising steps until the first
-    # frame renders, then rendered frames (which wait for the later windows anyway). A cancel raised from the
-    # caller's callback in either thread stops both.
-    report_lock = threading.Lock()
-    rendering = False
-
-    def step_progress(stage: str, i: int, n: int) -> None:
-        if stop.is_set():
-            raise Cancelled("the video writer stopped")
-        if progress is not None:
-            with report_lock:
-                if not rendering:
-                    progress(stage, i, n)
-
-    def render_progress(stage: str, i: int, n: int) -> None:
-        nonlocal rendering
-        if progress is not None:
-            with report_lock:
-                rendering = True
-                progress(stage, i, n)
-
     def work() -> None:
         try:
             outcome["result"] = pipe(
-                wave, plan, descriptor, **{**options, "progress": step_progress}, on_frames=on_frames
+                wave, plan, descriptor, **{**options, "progress": relay.step}, on_frames=on_frames
             )
         except BaseException as err:  # noqa: BLE001 - handed to the main thread and raised there
             outcome["error"] = err
         finally:
             chunks.put(None)
 
-    render_time, t_last = 0.0, None
-
-    def frames():
-        nonlocal render_time, t_last
-        done = 0
-        while True:
-            rows = chunks.get()
-            if rows is None:
-                if "error" in outcome:
-                    raise outcome["error"]
-                break
-            t = time.perf_counter()
-            # One render thread: this thread renders while ffmpeg encodes and the worker denoises; extra render-ahead
-            # threads only took cores from the diffusion (60 s clip: 8.4 s -> 7.3 s end to end with one).
-            for frame in renderer.render_all(rows, threads=1):
-                render_time += time.perf_counter() - t
-                yield frame
-                done += 1
-                render_progress("render", done, num_frames)
-                t = time.perf_counter()
-        t_last = time.perf_counter()
-        render_progress("mux", 0, 1)
-
+    frames = _StreamedFrames(renderer, chunks, outcome, relay, num_frames)
     # The worker runs in a copy of this thread's context: callers' progress trackers (Gradio's) live in contextvars.
     worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="actavatar-diffusion")
     t_out = time.perf_counter()
@@ -362,7 +320,7 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     try:
         # ffmpeg starts now and opens the audio while the first window denoises.
         video_path = write_video(
-            frames(), out, fps, audio_path=audio, num_frames=num_frames, frame_size=renderer.frame_size
+            iter(frames), out, fps, audio_path=audio, num_frames=num_frames, frame_size=renderer.frame_size
         )
     finally:
         stop.set()
@@ -374,7 +332,64 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     # Frames stream into ffmpeg while the later windows denoise, so the stages overlap: "render" is the renderer's
     # own time, "mux" the wait for ffmpeg after the last frame (its flush, the audio, faststart), "video" the wall
     # time from the start of the diffusion to the finished file.
-    timings["render"] = render_time
-    timings["mux"] = time.perf_counter() - t_last
+    timings["render"] = frames.render_time
+    timings["mux"] = time.perf_counter() - frames.t_last
     timings["video"] = time.perf_counter() - t_out
     return result, timings, video_path
+
+
+class _ProgressRelay:
+    """One progress stream for the caller, never called from both threads at once: denoising steps until the first
+    frame renders, then rendered frames (which wait for the later windows anyway). A cancel raised from the
+    caller's callback in either thread stops both."""
+
+    def __init__(self, progress: ProgressFn | None, stop: threading.Event):
+        self._progress, self._stop = progress, stop
+        self._lock = threading.Lock()
+        self._rendering = False
+
+    def step(self, stage: str, i: int, n: int) -> None:
+        """The diffusion worker's progress (dropped once rendering has started)."""
+        if self._stop.is_set():
+            raise Cancelled("the video writer stopped")
+        if self._progress is not None:
+            with self._lock:
+                if not self._rendering:
+                    self._progress(stage, i, n)
+
+    def render(self, stage: str, i: int, n: int) -> None:
+        """The rendering thread's progress: from now on the only one reported."""
+        if self._progress is not None:
+            with self._lock:
+                self._rendering = True
+                self._progress(stage, i, n)
+
+
+class _StreamedFrames:
+    """The rendered frames of the motion rows the worker hands over (``None``: it finished), in order; re-raises
+    the worker's error. Measures the renderer's own time and when the last frame was handed to ffmpeg."""
+
+    def __init__(self, renderer, chunks, outcome: dict, relay: _ProgressRelay, num_frames: int):
+        self._renderer, self._chunks, self._outcome = renderer, chunks, outcome
+        self._relay, self._num_frames = relay, num_frames
+        self.render_time, self.t_last = 0.0, None
+
+    def __iter__(self):
+        done = 0
+        while True:
+            rows = self._chunks.get()
+            if rows is None:
+                if "error" in self._outcome:
+                    raise self._outcome["error"]
+                break
+            t = time.perf_counter()
+            # One render thread: this thread renders while ffmpeg encodes and the worker denoises; extra render-ahead
+            # threads only took cores from the diffusion (60 s clip: 8.4 s -> 7.3 s end to end with one).
+            for frame in self._renderer.render_all(rows, threads=1):
+                self.render_time += time.perf_counter() - t
+                yield frame
+                done += 1
+                self._relay.render("render", done, self._num_frames)
+                t = time.perf_counter()
+        self.t_last = time.perf_counter()
+        self._relay.render("mux", 0, 1)

@@ -8,58 +8,43 @@ The UI only adapts inputs and outputs: all work and every input check happen in 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import html
 import json
 import logging
-import math
 import os
-import shutil
-import threading
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
-import anyio
 import gradio as gr
-import numpy as np
 import spaces
 
 from actavatar import defaults
 from actavatar.errors import InputError
-from actavatar.phases import MAX_PHASES, MAX_TEXT_CHARS, Phase, PhasePlan, clean_text, plan_from_rows
+from actavatar.phases import MAX_TEXT_CHARS, Phase, PhasePlan
+from actavatar.ui.phase_editor import (  # noqa: F401  (PEAKS_PER_SECOND: read through app by the tests)
+    PEAKS_PER_SECOND,
+    TABLE_HEADERS,
+    PhaseEditor,
+    editor_phases_from_rows,
+    editor_value,
+    phases_of,
+    plan_from_table,
+    rows_of,
+    sanitize_event_phases,
+    understood_markdown,
+    unparsed_rows,
+    waveform,
+)
+from actavatar.ui.run_control import CANCEL_WAIT_S, SESSION_RUNS, Run, cancellable, on_unload
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "examples"
-VENDOR_DIR = ROOT / "assets" / "vendor" / "wavesurfer"
-EDITOR_DIR = ROOT / "assets" / "phase_editor"
 
 MAX_UPLOAD = os.environ.get("ACTAVATAR_MAX_UPLOAD", "25mb")
 CONCURRENCY = int(os.environ.get("ACTAVATAR_CONCURRENCY", "1"))  # generations at once (2 CPU cores / 1 GPU)
 QUEUE_SIZE = int(os.environ.get("ACTAVATAR_QUEUE_SIZE", "32"))
-PEAKS_PER_SECOND = 50  # waveform resolution sent to the browser (≤ 6000 numbers for a 2 min clip)
-TABLE_HEADERS = ["start", "end", "text"]
-
-PRESET_ACTIONS = [
-    "nods twice",
-    "shakes head",
-    "smiles",
-    "raises eyebrows",
-    "tilts head right",
-    "looks left",
-    "looks right",
-    "looks up",
-    "closes eyes",
-    "blinks",
-    "winks",
-    "frowns",
-    "looks surprised",
-    "leans in",
-    "pouts",
-    "stays still",
-]
-
 SCHEDULES = [("as trained", "trained")] + [(name, name) for name in defaults.SCHEDULES]
 SCHEDULES += [(f"power γ={g}", f"{defaults.POWER_PREFIX}{g}") for g in ("0.5", "1", "2")]  # the paper's (ℓ/L)^γ
 
@@ -84,68 +69,6 @@ def notify(kind, message: str) -> None:
     kind(as_toast_text(message))
 
 
-# ------------------------------------------------------------------------------------------------- phase editor
-def _editor_template(presets: list[str]) -> str:
-    # Static markup only: gr.HTML renders the template as a JS template literal, so no user text may enter it.
-    chips = "".join(
-        f'<button type="button" class="pe-chip" aria-disabled="true" data-action="{html.escape(p)}">'
-        f"{html.escape(p)}</button>"
-        for p in presets
-    )
-    return f"""
-<div class="pe" tabindex="-1">
-  <div class="pe-toolbar" role="toolbar" aria-label="Phase editor">
-    <button type="button" class="pe-play">▶ Play</button>
-    <button type="button" class="pe-play-phase" disabled>▶ Play phase</button>
-    <button type="button" class="pe-add">+ Add phase</button>
-    <button type="button" class="pe-delete" disabled>✕ Delete phase</button>
-    <label class="pe-zoom-label">Zoom <input type="range" class="pe-zoom" min="0" max="400" step="10" value="0"
-      aria-label="Zoom (pixels per second)"></label>
-    <span class="pe-time">0.00 s</span>
-  </div>
-  <div class="pe-empty">Upload or record audio to draw phases on its waveform.</div>
-  <div class="pe-wave" data-testid="phase-wave"></div>
-  <div class="pe-timeline"></div>
-  <p class="pe-hint">Drag on the waveform to create a phase · drag its body or edges to move it · click it to select
-    and type its action · Delete removes it · Ctrl + wheel zooms.</p>
-  <div class="pe-edit">
-    <label>Action <input type="text" class="pe-text" maxlength="{MAX_TEXT_CHARS}" disabled
-      placeholder="select a phase, then type e.g. “nods twice”" aria-label="Action text of the selected phase"></label>
-    <div class="pe-chips" role="group" aria-label="Preset actions">{chips}</div>
-  </div>
-  <ol class="pe-list" aria-label="Phases"></ol>
-  <div class="pe-msg" role="status" aria-live="polite"></div>
-</div>
-"""
-
-
-def _vendored_head() -> str:
-    # wavesurfer's UMD builds, inlined: no CDN, and no URL that would break behind a proxy or root_path.
-    files = ["wavesurfer.min.js", "plugins/regions.min.js", "plugins/timeline.min.js", "plugins/zoom.min.js"]
-    return "".join(f"<script>{(VENDOR_DIR / f).read_text(encoding='utf-8')}</script>" for f in files)
-
-
-class PhaseEditor(gr.HTML):
-    """Waveform phase editor (wavesurfer.js 8 + regions) as a custom ``gr.HTML`` component.
-
-    Value: ``{"audio": FileData | None, "duration": s, "peaks": [...], "phases": [{start, end, text}]}``, built by
-    :func:`editor_value`. User edits fire the ``plan_edit`` event with ``{"phases": [...]}`` as event data."""
-
-    def __init__(self, value: dict | None = None, presets: list[str] | None = None, **kwargs):
-        super().__init__(
-            value=value or editor_value(None, []),
-            html_template=_editor_template(presets or PRESET_ACTIONS),
-            css_template=(EDITOR_DIR / "phase_editor.css").read_text(encoding="utf-8"),
-            js_on_load=(EDITOR_DIR / "phase_editor.js").read_text(encoding="utf-8"),
-            head=_vendored_head(),
-            apply_default_css=False,
-            **kwargs,
-        )
-
-    def api_info(self) -> dict:
-        return {"type": "object", "description": "phase editor state: audio, duration, peaks, phases"}
-
-
 class PortraitImage(gr.Image):
     """``gr.Image`` that hands the uploaded file to the library untouched.
 
@@ -161,125 +84,12 @@ class PortraitImage(gr.Image):
         return super().preprocess(payload)
 
 
-def editor_value(wave: dict | None, phases: list[dict]) -> dict:
-    audio = None
-    if wave:
-        audio = {"path": wave["path"], "orig_name": Path(wave["path"]).name, "meta": {"_type": "gradio.FileData"}}
-    return {
-        "audio": audio,
-        "duration": wave["duration"] if wave else None,
-        "peaks": wave["peaks"] if wave else [],
-        "phases": phases,
-    }
-
-
-def waveform(audio_path: str) -> dict:
-    """Duration and display peaks of an audio file (signed extreme per bucket, normalised to ±1); ``InputError``
-    for a file that is no speech recording (it is checked on upload, as Generate would)."""
-    from actavatar.audio import SAMPLE_RATE, load_audio  # lazy: pulls in torch
-    from actavatar.vad import find_speech
-
-    wave = load_audio(audio_path)
-    find_speech(wave, Path(audio_path).name)
-    duration = len(wave) / SAMPLE_RATE
-    buckets = max(1, int(math.ceil(duration * PEAKS_PER_SECOND)))
-    edges = np.linspace(0, len(wave), buckets + 1).astype(int)
-    peaks = np.array([_extreme(wave[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)], dtype=np.float32)
-    peaks /= max(1e-6, float(np.abs(peaks).max()))
-    return {"path": audio_path, "duration": round(duration, 4), "peaks": np.round(peaks, 3).tolist()}
-
-
-def _extreme(chunk: np.ndarray) -> float:
-    if chunk.size == 0:
-        return 0.0
-    i = int(np.argmax(np.abs(chunk)))
-    return float(chunk[i])
-
-
-# -------------------------------------------------------------------------------------- table <-> phase plans
-def rows_of(phases) -> list[list]:
-    return [[round(float(p["start"]), 3), round(float(p["end"]), 3), p["text"]] for p in phases]
-
-
-def phases_of(plan: PhasePlan) -> list[dict]:
-    return [p.to_dict() for p in plan.phases]
-
-
-def _table_rows(table) -> list[list]:
-    """The Dataframe's value as plain rows (it arrives as a list of lists, a pandas frame or None)."""
-    if table is None:
-        return []
-    if hasattr(table, "values") and hasattr(table, "columns"):
-        return table.values.tolist()
-    if isinstance(table, dict):
-        return list(table.get("data") or [])
-    return [list(r) for r in table]
-
-
-def _blank(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
-
-
-def editor_phases_from_rows(table) -> tuple[list[dict], list[str]]:
-    """Rows → phases for the editor: rows without both times are skipped (still being typed), with a note."""
-    phases, notes = [], []
-    for n, row in enumerate(_table_rows(table)):
-        start, end, text = (list(row) + [None] * 3)[:3]
-        if _blank(start) and _blank(end) and _blank(text):
-            continue
-        try:
-            plan = plan_from_rows([[start, end, "" if _blank(text) else text]])
-        except InputError as err:
-            notes.append(str(err).replace("Phase 1", f"Row {n + 1}", 1))
-            continue
-        phases.extend(phases_of(plan))
-    return phases, notes
-
-
-def understood_markdown(table) -> str:
-    """The "Understood as" list under the phase table: what the phase reader makes of each phase's text, warnings
-    first-class (a text the face-and-head model cannot perform, or no action at all)."""
-    from actavatar.reader import read_phases
-
-    phases, _ = editor_phases_from_rows(table)
-    phases = [p for p in phases if p["text"].strip()]
-    if not phases:
-        return ""
-    lines = ["**Understood as** (what the model will perform)"]
-    for p, reading in zip(phases, read_phases([p["text"] for p in phases]), strict=True):
-        mark = "⚠️ " if reading.status != "ok" else ""
-        when = f"{p['start']:g}–{p['end']:g} s"
-        lines.append(f"- {mark}{when} · “{html.escape(p['text'])}” → {html.escape(reading.describe())}")
-    return "\n".join(lines)
-
-
 def on_phases_changed(table):
     try:
         return understood_markdown(table)
     except Exception:  # the read-out is a help, never a reason to break editing: say so, log the traceback
         log.exception("phase reader failed")
         return "**Understood as**: unavailable (the phase reader failed; see the server log)."
-
-
-def plan_from_table(table, prompt: str | None) -> PhasePlan:
-    rows = [r for r in _table_rows(table) if not all(_blank(c) for c in (list(r) + [None] * 3)[:3])]
-    rows = [["" if _blank(c) else c for c in (list(r) + [None] * 3)[:3]] for r in rows]
-    return plan_from_rows(rows, base=prompt or "")
-
-
-def _sanitize_event_phases(data) -> list[dict]:
-    """Phases sent by the browser: trust nothing (types, count, length)."""
-    raw = (data or {}).get("phases") if isinstance(data, dict) else None
-    out = []
-    for item in (raw or [])[: MAX_PHASES * 4]:
-        try:
-            start, end = float(item["start"]), float(item["end"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if math.isfinite(start) and math.isfinite(end):
-            text = clean_text(item.get("text") if isinstance(item.get("text"), str) else "")[: MAX_TEXT_CHARS * 2]
-            out.append(Phase(round(start, 3), round(end, 3), text).to_dict())
-    return sorted(out, key=lambda p: (p["start"], p["end"]))
 
 
 # ------------------------------------------------------------------------------------------------ UI handlers
@@ -322,7 +132,7 @@ def on_audio_cleared(table):
 
 
 def on_editor_edit(evt: gr.EventData):
-    return rows_of(_sanitize_event_phases(evt._data))
+    return rows_of(sanitize_event_phases(evt._data))
 
 
 def on_table_edit(table, wave):
@@ -337,7 +147,7 @@ def on_table_edit(table, wave):
         plan, clip_notes = PhasePlan("", tuple(Phase(**p) for p in phases)).clipped(wave["duration"])
         if clip_notes:
             phases = phases_of(plan)
-            rows = rows_of(phases) + _unparsed_rows(table)
+            rows = rows_of(phases) + unparsed_rows(table)
             for note in clip_notes:
                 notify(gr.Info, note)
     if not notes and phases:
@@ -346,20 +156,6 @@ def on_table_edit(table, wave):
         except InputError as err:
             notify(gr.Warning, str(err))
     return editor_value(wave, phases), rows
-
-
-def _unparsed_rows(table) -> list[list]:
-    """Rows still being typed (not yet a phase): kept in the table when it is rewritten."""
-    kept = []
-    for row in _table_rows(table):
-        cells = (list(row) + [None] * 3)[:3]
-        if all(_blank(c) for c in cells):
-            continue
-        try:
-            plan_from_rows([["" if _blank(c) else c for c in cells]])
-        except InputError:
-            kept.append(["" if _blank(c) else c for c in cells])
-    return kept
 
 
 def _load_plan(plan_path, prompt, wave):
@@ -413,119 +209,6 @@ def _request_dir() -> Path:
     folder = Path(get_upload_folder()) / "actavatar" / uuid.uuid4().hex
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-# ----------------------------------------------------------------------------------------------- cancellation
-# How Gradio 6 cancels a run (Stop via ``cancels=``, gradio_client's ``job.cancel()``): the ``/cancel`` route calls
-# ``gradio.utils.cancel_tasks``, which cancels the asyncio task awaiting the handler. A sync handler is awaited through
-# ``anyio.to_thread.run_sync``: its thread runs on to the end while the queue already counts the concurrency slot as
-# free. Closing the tab cancels nothing: ``Queue.clean_events`` only marks the run dead (it still runs) and the
-# ``unload`` event fires. So generation runs in its own thread with a ``Run`` flag that its progress callback checks.
-CANCEL_WAIT_S = 15.0  # how long a cancelled handler waits for its thread to stop (CPU: one step, well under a second)
-
-
-class Run:
-    """One generation in flight: a cancel flag checked at every progress step, and the folder it writes."""
-
-    def __init__(self) -> None:
-        self._cancelled = threading.Event()
-        self.folder: Path | None = None
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-    def check(self) -> None:
-        """Raise the library's ``Cancelled`` if the run was cancelled."""
-        if self._cancelled.is_set():
-            from actavatar.api import Cancelled
-
-            raise Cancelled("generation cancelled")
-
-    def guard(self, progress):
-        """``progress`` that first stops the run (raises ``Cancelled``) if it was cancelled."""
-
-        def checked(*args, **kwargs):
-            self.check()
-            return progress(*args, **kwargs)
-
-        return checked
-
-    def discard(self) -> None:
-        """Remove everything the run wrote."""
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
-class SessionRuns:
-    """The runs in flight of each browser session, so that closing or reloading the tab stops them."""
-
-    def __init__(self) -> None:
-        self._runs: dict[str, set[Run]] = {}
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def track(self, request: gr.Request | None, run: Run):
-        session = getattr(request, "session_hash", None)
-        if session is None:
-            yield
-            return
-        with self._lock:
-            self._runs.setdefault(session, set()).add(run)
-        try:
-            yield
-        finally:
-            with self._lock:
-                runs = self._runs.get(session, set())
-                runs.discard(run)
-                if not runs:
-                    self._runs.pop(session, None)
-
-    def cancel(self, session: str | None) -> int:
-        with self._lock:
-            runs = list(self._runs.get(session, ()))
-        for run in runs:
-            run.cancel()
-        return len(runs)
-
-
-SESSION_RUNS = SessionRuns()
-
-
-def on_unload(request: gr.Request):
-    """The tab was closed or reloaded: stop its generations (Gradio only stops sending their updates)."""
-    SESSION_RUNS.cancel(getattr(request, "session_hash", None))
-
-
-def cancellable(fn):
-    """The sync handler ``fn`` (which takes a keyword ``run: Run``) as an async Gradio handler that really stops.
-
-    ``fn`` runs in a worker thread. When Gradio cancels the task, the run is flagged, ``fn`` raises at its next
-    progress step, and the task ends once the thread has stopped (at most ``CANCEL_WAIT_S``), so the concurrency
-    slot frees when the work is over. Whenever the thread ends, the files of the cancelled run are removed."""
-
-    @functools.wraps(fn)  # Gradio reads the parameters (API names, gr.Progress, gr.Request) through __wrapped__
-    async def handler(*args, **kwargs):
-        run = Run()
-        work = asyncio.ensure_future(anyio.to_thread.run_sync(functools.partial(fn, *args, run=run, **kwargs)))
-        try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            run.cancel()
-
-            def finished(_):
-                if not work.cancelled():
-                    work.exception()  # retrieved: the run's "stopped" error has nobody to go to
-                run.discard()
-
-            work.add_done_callback(finished)
-            # On ZeroGPU the run is in a forked GPU worker that the flag cannot reach: nothing to wait for.
-            deadline = asyncio.get_running_loop().time() + (0.0 if ON_ZERO_GPU else CANCEL_WAIT_S)
-            while not work.done() and (left := deadline - asyncio.get_running_loop().time()) > 0:
-                with contextlib.suppress(asyncio.CancelledError):  # a repeated /cancel: keep waiting
-                    await asyncio.wait([work], timeout=left)
-            raise
-
-    return handler
 
 
 # ------------------------------------------------------------------------------------------------- generation
@@ -725,150 +408,165 @@ def video_tier_note() -> tuple[bool, str]:
     return video_tier_status()
 
 
+def _input_column(c: SimpleNamespace) -> None:
+    """Portrait, speech clip and base prompt."""
+    with gr.Column(scale=1, min_width=280):
+        c.portrait = PortraitImage(
+            label="Portrait",
+            elem_id="portrait",
+            type="filepath",
+            sources=["upload", "webcam", "clipboard"],
+            height=260,
+        )
+        c.audio = gr.Audio(label="Speech", elem_id="speech", type="filepath", sources=["upload", "microphone"])
+        c.prompt = gr.Textbox(
+            label="Base prompt (who and overall mood; seen by every frame)",
+            placeholder="a woman talking calmly to the camera",
+            max_length=MAX_TEXT_CHARS,
+        )
+
+
+def _phase_column(c: SimpleNamespace) -> None:
+    """The phase editor, the same phases as a table, what the reader understood, import and export."""
+    with gr.Column(scale=2, min_width=420):
+        gr.Markdown("### Phases: what happens when")
+        c.editor = PhaseEditor(elem_id="phase-editor")
+        c.table = gr.Dataframe(
+            value=[],
+            headers=TABLE_HEADERS,
+            datatype=["number", "number", "str"],
+            column_count=3,
+            type="array",
+            interactive=True,
+            label="Phases as a table (seconds; edit cells with the keyboard, add rows at the bottom)",
+            elem_id="phase-table",
+            max_height=260,
+        )
+        c.understood = gr.Markdown("", elem_id="understood-as")
+        with gr.Row():
+            c.plan_file = gr.File(
+                label="Import a phase plan (.json or .srt)",
+                file_types=[".json", ".srt"],
+                type="filepath",
+                height=150,  # at 120 px the label badge covered the upload icon
+                elem_id="plan-import",
+            )
+            with gr.Column():
+                c.export_btn = gr.Button("Export plan (JSON + SRT)", size="sm")
+                c.export_files = gr.File(
+                    label="Exported plan", file_count="multiple", interactive=False, visible=False
+                )
+
+
+def _settings_accordion(c: SimpleNamespace) -> None:
+    """The generation settings, folded away: defaults from ``actavatar.defaults``."""
+    with gr.Accordion("Advanced / reviewers", open=False):
+        gr.Markdown(ADVANCED_HELP)
+        with gr.Row():
+            c.steps = gr.Slider(1, 100, value=defaults.STEPS, step=1, label="Steps")
+            c.seed = gr.Number(value=0, precision=0, label="Seed")
+            c.fps = gr.Slider(10, 30, value=defaults.FPS, step=1, label="Frames per second")
+            c.size = gr.Slider(256, 1024, value=defaults.SIZE, step=64, label="Video size (longest side, px)")
+        with gr.Row():
+            c.text_guidance = gr.Slider(0, 8, value=defaults.TEXT_GUIDANCE, step=0.1, label="Text guidance")
+            c.audio_guidance = gr.Slider(0, 8, value=defaults.AUDIO_GUIDANCE, step=0.1, label="Audio guidance")
+            c.paca = gr.Radio(list(defaults.PACA_MODES), value="hard", label="PACA (phase-aware attention)")
+            c.schedule = gr.Radio(SCHEDULES, value="trained", label="Modality schedule")
+            c.mirror_sampling = gr.Checkbox(value=defaults.MIRROR_SAMPLING, label="Mirror sampling")
+        video_enabled, video_reason = video_tier_note()
+        c.tier = gr.Radio(
+            [("motion (CPU)", "motion"), ("video (Wan, GPU)", "video")],
+            value="motion",
+            label="Tier",
+            visible=video_enabled,
+        )
+        gr.Markdown(video_reason, elem_id="tier-note")
+
+
+def _result_row(c: SimpleNamespace) -> None:
+    """The video, its report and both plots."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            c.video = gr.Video(label="Result", autoplay=True, elem_id="result-video")
+            c.report_file = gr.File(label="Report (JSON)", elem_id="report-file")
+        with gr.Column(scale=1, min_width=300):
+            # The figures carry their own titles; Gradio's label badge would cover them.
+            c.schedule_plot = gr.Plot(label="Modality schedule per layer", show_label=False, elem_id="schedule-plot")
+            c.phase_plot = gr.Plot(label="Phase × time", show_label=False, elem_id="phase-plot")
+    gr.Markdown(PLOT_HELP)
+
+
+def _wire_phase_events(c: SimpleNamespace) -> None:
+    """Audio, portrait and phase edits: instant UI updates, private (not in the API) and without a spinner."""
+    ui = {"concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
+    reset_flag = gr.Checkbox(value=True, visible=False)
+    for trigger in (c.audio.upload, c.audio.stop_recording):
+        trigger(
+            on_new_audio, [c.audio, c.table, reset_flag], [c.editor, c.table, c.wave_state], js=CONFIRM_NEW_AUDIO, **ui
+        ).failure(lambda: None, None, [c.audio], **ui)  # a rejected clip is removed, not left half-loaded
+    c.portrait.upload(on_portrait_upload, [c.portrait], None, **ui).failure(lambda: None, None, [c.portrait], **ui)
+    c.audio.clear(on_audio_cleared, [c.table], [c.editor, c.wave_state], **ui)
+    c.editor.plan_edit(on_editor_edit, None, [c.table], trigger_mode="always_last", **ui)
+    c.table.input(on_table_edit, [c.table, c.wave_state], [c.editor, c.table], trigger_mode="always_last", **ui)
+    c.table.change(on_phases_changed, [c.table], [c.understood], trigger_mode="always_last", **ui)
+    c.plan_file.upload(on_import, [c.plan_file, c.prompt, c.wave_state], [c.editor, c.table, c.prompt], **ui)
+    c.export_btn.click(on_export, [c.table, c.prompt], [c.export_files], **ui)
+
+
+def _wire_generation(c: SimpleNamespace, demo: gr.Blocks) -> None:
+    """Generate (the public ``generate`` API) and Stop. Generate is disabled and Stop shown while this user's run is
+    queued or running. Gradio 6's frontend runs ``.then`` only after a success, so they are reset on failure too."""
+
+    def running():
+        return gr.Button(interactive=False, value="Generating…"), gr.Button(visible=True)
+
+    def ready():
+        return gr.Button(interactive=True, value="Generate"), gr.Button(visible=False)
+
+    buttons = [c.run_btn, c.stop_btn]
+    settings = [c.steps, c.seed, c.fps, c.size, c.text_guidance, c.audio_guidance, c.paca, c.schedule]
+    generation = c.run_btn.click(running, None, buttons, queue=False, api_visibility="private").then(
+        # On ZeroGPU the run is in a forked GPU worker that the cancel flag cannot reach: nothing to wait for.
+        cancellable(generate_video, wait_s=0.0 if ON_ZERO_GPU else CANCEL_WAIT_S),
+        [c.portrait, c.audio, c.prompt, c.table, *settings, c.tier, c.mirror_sampling],
+        [c.video, c.schedule_plot, c.phase_plot, c.report_file],
+        api_name="generate",
+        concurrency_limit=CONCURRENCY,
+        concurrency_id="generate",
+    )
+    generation.then(ready, None, buttons, queue=False, api_visibility="private")
+    generation.failure(ready, None, buttons, queue=False, api_visibility="private")
+    c.stop_btn.click(ready, None, buttons, cancels=[generation], queue=False, api_visibility="private")
+    demo.unload(on_unload)
+
+
 def build_demo() -> gr.Blocks:
+    c = SimpleNamespace()  # the components, by name, for the event wiring
     with gr.Blocks(title="ActAvatar", delete_cache=(1800, 3600)) as demo:
-        wave_state = gr.State(None)
+        c.wave_state = gr.State(None)
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=280):
-                portrait = PortraitImage(
-                    label="Portrait",
-                    elem_id="portrait",
-                    type="filepath",
-                    sources=["upload", "webcam", "clipboard"],
-                    height=260,
-                )
-                audio = gr.Audio(label="Speech", elem_id="speech", type="filepath", sources=["upload", "microphone"])
-                prompt = gr.Textbox(
-                    label="Base prompt (who and overall mood; seen by every frame)",
-                    placeholder="a woman talking calmly to the camera",
-                    max_length=MAX_TEXT_CHARS,
-                )
-            with gr.Column(scale=2, min_width=420):
-                gr.Markdown("### Phases: what happens when")
-                editor = PhaseEditor(elem_id="phase-editor")
-                table = gr.Dataframe(
-                    value=[],
-                    headers=TABLE_HEADERS,
-                    datatype=["number", "number", "str"],
-                    column_count=3,
-                    type="array",
-                    interactive=True,
-                    label="Phases as a table (seconds; edit cells with the keyboard, add rows at the bottom)",
-                    elem_id="phase-table",
-                    max_height=260,
-                )
-                understood = gr.Markdown("", elem_id="understood-as")
-                with gr.Row():
-                    plan_file = gr.File(
-                        label="Import a phase plan (.json or .srt)",
-                        file_types=[".json", ".srt"],
-                        type="filepath",
-                        height=150,  # at 120 px the label badge covered the upload icon
-                        elem_id="plan-import",
-                    )
-                    with gr.Column():
-                        export_btn = gr.Button("Export plan (JSON + SRT)", size="sm")
-                        export_files = gr.File(
-                            label="Exported plan", file_count="multiple", interactive=False, visible=False
-                        )
-        with gr.Accordion("Advanced / reviewers", open=False):
-            gr.Markdown(ADVANCED_HELP)
-            with gr.Row():
-                steps = gr.Slider(1, 100, value=defaults.STEPS, step=1, label="Steps")
-                seed = gr.Number(value=0, precision=0, label="Seed")
-                fps = gr.Slider(10, 30, value=defaults.FPS, step=1, label="Frames per second")
-                size = gr.Slider(256, 1024, value=defaults.SIZE, step=64, label="Video size (longest side, px)")
-            with gr.Row():
-                text_guidance = gr.Slider(0, 8, value=defaults.TEXT_GUIDANCE, step=0.1, label="Text guidance")
-                audio_guidance = gr.Slider(0, 8, value=defaults.AUDIO_GUIDANCE, step=0.1, label="Audio guidance")
-                paca = gr.Radio(list(defaults.PACA_MODES), value="hard", label="PACA (phase-aware attention)")
-                schedule = gr.Radio(SCHEDULES, value="trained", label="Modality schedule")
-                mirror_sampling = gr.Checkbox(value=defaults.MIRROR_SAMPLING, label="Mirror sampling")
-            video_enabled, video_reason = video_tier_note()
-            tier = gr.Radio(
-                [("motion (CPU)", "motion"), ("video (Wan, GPU)", "video")],
-                value="motion",
-                label="Tier",
-                visible=video_enabled,
-            )
-            gr.Markdown(video_reason, elem_id="tier-note")
+            _input_column(c)
+            _phase_column(c)
+        _settings_accordion(c)
         with gr.Row():
-            run_btn = gr.Button("Generate", variant="primary", size="lg", elem_id="generate", scale=3)
-            stop_btn = gr.Button("Stop", variant="stop", size="lg", elem_id="stop", visible=False, scale=1)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300):
-                video = gr.Video(label="Result", autoplay=True, elem_id="result-video")
-                report_file = gr.File(label="Report (JSON)", elem_id="report-file")
-            with gr.Column(scale=1, min_width=300):
-                # The figures carry their own titles; Gradio's label badge would cover them.
-                schedule_plot = gr.Plot(label="Modality schedule per layer", show_label=False, elem_id="schedule-plot")
-                phase_plot = gr.Plot(label="Phase × time", show_label=False, elem_id="phase-plot")
-        gr.Markdown(PLOT_HELP)
+            c.run_btn = gr.Button("Generate", variant="primary", size="lg", elem_id="generate", scale=3)
+            c.stop_btn = gr.Button("Stop", variant="stop", size="lg", elem_id="stop", visible=False, scale=1)
+        _result_row(c)
 
         examples = examples_table()
         if examples:
             gr.Examples(
                 examples=examples,
-                inputs=[portrait, audio, prompt, plan_file],
-                outputs=[editor, table, wave_state],
+                inputs=[c.portrait, c.audio, c.prompt, c.plan_file],
+                outputs=[c.editor, c.table, c.wave_state],
                 fn=load_example,
                 run_on_click=True,
                 cache_examples=False,
                 label="Examples (click one to load the portrait, speech, prompt and phases)",
             )
-
-        # ---------------------------------------------------------------------------------------------- events
-        ui = {"concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
-        reset_flag = gr.Checkbox(value=True, visible=False)
-        for trigger in (audio.upload, audio.stop_recording):
-            trigger(
-                on_new_audio, [audio, table, reset_flag], [editor, table, wave_state], js=CONFIRM_NEW_AUDIO, **ui
-            ).failure(lambda: None, None, [audio], **ui)  # a rejected clip is removed, not left half-loaded
-        portrait.upload(on_portrait_upload, [portrait], None, **ui).failure(lambda: None, None, [portrait], **ui)
-        audio.clear(on_audio_cleared, [table], [editor, wave_state], **ui)
-        editor.plan_edit(on_editor_edit, None, [table], trigger_mode="always_last", **ui)
-        table.input(on_table_edit, [table, wave_state], [editor, table], trigger_mode="always_last", **ui)
-        table.change(on_phases_changed, [table], [understood], trigger_mode="always_last", **ui)
-        plan_file.upload(on_import, [plan_file, prompt, wave_state], [editor, table, prompt], **ui)
-        export_btn.click(on_export, [table, prompt], [export_files], **ui)
-
-        # Generate is disabled and Stop shown while this user's run is queued or running. Gradio 6's frontend runs
-        # `.then` only after a success, so reset them on failure too.
-        def running():
-            return gr.Button(interactive=False, value="Generating…"), gr.Button(visible=True)
-
-        def ready():
-            return gr.Button(interactive=True, value="Generate"), gr.Button(visible=False)
-
-        buttons = [run_btn, stop_btn]
-        generation = run_btn.click(running, None, buttons, queue=False, api_visibility="private").then(
-            cancellable(generate_video),
-            [
-                portrait,
-                audio,
-                prompt,
-                table,
-                steps,
-                seed,
-                fps,
-                size,
-                text_guidance,
-                audio_guidance,
-                paca,
-                schedule,
-                tier,
-                mirror_sampling,
-            ],
-            [video, schedule_plot, phase_plot, report_file],
-            api_name="generate",
-            concurrency_limit=CONCURRENCY,
-            concurrency_id="generate",
-        )
-        generation.then(ready, None, buttons, queue=False, api_visibility="private")
-        generation.failure(ready, None, buttons, queue=False, api_visibility="private")
-        stop_btn.click(ready, None, buttons, cancels=[generation], queue=False, api_visibility="private")
-        demo.unload(on_unload)
+        _wire_phase_events(c)
+        _wire_generation(c, demo)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
 

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,77 @@ def generate(
     ``progress(stage, i, n)`` (motion tier) is called at every denoising step and rendered frame; to stop the run,
     raise ``Cancelled`` (or any exception) from it. Stale temps of killed runs are swept from the output folders."""
     t0 = time.perf_counter()
+    steps, text_guidance, audio_guidance = _checked_sampling(
+        tier, fps, size, steps, text_guidance, audio_guidance, guidance_min_sigma
+    )
+    for target in {Path(p).parent for p in (out, report) if p is not None}:
+        sweep_stale_temps(target)
+    if tier == "video":
+        return _generate_video_tier(
+            portrait, audio, phases, prompt, out, report, weights, video_options,
+            steps=steps, seed=seed, fps=fps, size=size, text_guidance=text_guidance, audio_guidance=audio_guidance,
+            paca=paca, schedule=schedule, clip_phases=clip_phases,
+        )  # fmt: skip
+    if out is not None and Path(out).suffix.lower() != ".mp4":
+        raise InputError(f"Output {Path(out).name} must end in .mp4.")
+    inputs = _read_inputs(audio, phases, prompt, clip_phases)
+    if progress is not None and not pipeline_loaded(checkpoint):
+        progress("load", 0, 1)  # the first run loads the model and the face tracker: seconds with no other progress
+    renderer, descriptor = _prepare_portrait(portrait, out, size, inputs.notes)
+
+    pipe = get_pipeline(checkpoint)
+    options = dict(
+        fps=fps,
+        num_inference_steps=steps,
+        text_guidance=text_guidance,
+        audio_guidance=audio_guidance,
+        guidance_min_sigma=guidance_min_sigma,
+        mirror_sampling=bool(mirror_sampling),
+        paca_mode=paca,
+        schedule=schedule,
+        seed=seed,
+        progress=progress,
+        mouth_rest=mouth_rest_weights(inputs.plan, inputs.speech, num_video_frames(len(inputs.wave), fps), fps),
+    )
+    video_path = None
+    if out is None:
+        result = pipe(inputs.wave, inputs.plan, descriptor, **options)
+        timings = dict(result.timings_s)
+    else:
+        result, timings, video_path = _generate_streaming(
+            pipe, inputs.wave, inputs.plan, descriptor, options, renderer, out, audio, fps, progress
+        )
+    timings["voice_activity"] = inputs.t_speech  # Silero VAD on the whole clip, before the pipeline's own "encode"
+    timings["total"] = time.perf_counter() - t0
+
+    settings = {
+        "steps": steps,
+        "text_guidance": text_guidance,
+        "audio_guidance": audio_guidance,
+        "guidance_min_sigma": guidance_min_sigma,
+        "mirror_sampling": bool(mirror_sampling),
+        "paca": paca or pipe.transformer.config.paca_mode,
+        "schedule": schedule or pipe.transformer.config.schedule,
+        "size": size,
+        "frame_size": list(renderer.frame_size) if renderer is not None else None,
+    }
+    data = _report_data(result, inputs, seed, timings, settings)
+    if report is not None:
+        write_json_atomic(report, data)
+    return GenerationResult(Path(video_path) if video_path else None, data, result.motion)
+
+
+def _report_data(result, inputs: _Inputs, seed: int, timings: dict, settings: dict) -> dict:
+    """The run's report (``results.build_report``) with what the reader and the voice detector found."""
+    data = build_report(result, inputs.plan, seed=seed, timings=timings, settings=settings, notes=inputs.notes)
+    data["understood_as"] = [r.to_dict() for r in inputs.readings]  # per phase: what the phase reader makes of it
+    data["speech"] = [list(r) for r in inputs.speech]  # (start, end) s of each stretch of speech the detector found
+    return data
+
+
+def _checked_sampling(tier, fps, size, steps, text_guidance, audio_guidance, guidance_min_sigma):
+    """(steps, text_guidance, audio_guidance) with the tier's defaults for those left at None, all options checked
+    before any work (``InputError`` for a bad one)."""
     if tier not in defaults.TIERS:
         raise InputError(f"Unknown tier {tier!r}: use 'motion' (CPU, default) or 'video' (CUDA + Wan weights).")
     tier_defaults = defaults.SAMPLING[tier]
@@ -134,39 +206,46 @@ def generate(
         audio_guidance=audio_guidance,
         guidance_min_sigma=guidance_min_sigma,
     )
-    for target in {Path(p).parent for p in (out, report) if p is not None}:
-        sweep_stale_temps(target)
-    if tier == "video":
-        if out is None:
-            raise InputError("The video tier needs an output path (out=...mp4).")
-        import torch
+    return steps, text_guidance, audio_guidance
 
-        if not torch.cuda.is_available():  # before importing the Wan stack (slow, and it warns on stderr)
-            raise InputError(
-                "The video tier needs a CUDA GPU and none is available: use --tier motion on this machine."
-            )
-        from .pipelines.video import generate_video
 
-        return generate_video(
-            portrait,
-            audio,
-            as_plan(phases, prompt),
-            out=out,
-            report=report,
-            weights=weights,
-            steps=steps,
-            seed=seed,
-            fps=fps,
-            size=size,
-            text_guidance=text_guidance,
-            audio_guidance=audio_guidance,
-            paca=paca,
-            schedule=schedule,
-            clip_phases=clip_phases,
-            **dict(video_options or {}),  # window_frames, overlap_frames, negative_prompt
-        )
-    if out is not None and Path(out).suffix.lower() != ".mp4":
-        raise InputError(f"Output {Path(out).name} must end in .mp4.")
+def _generate_video_tier(portrait, audio, phases, prompt, out, report, weights, video_options, **sampling):
+    """The Wan video tier, after the checks that need neither the Wan stack nor a GPU to fail fast."""
+    if out is None:
+        raise InputError("The video tier needs an output path (out=...mp4).")
+    import torch
+
+    if not torch.cuda.is_available():  # before importing the Wan stack (slow, and it warns on stderr)
+        raise InputError("The video tier needs a CUDA GPU and none is available: use --tier motion on this machine.")
+    from .pipelines.video import generate_video
+
+    return generate_video(
+        portrait,
+        audio,
+        as_plan(phases, prompt),
+        out=out,
+        report=report,
+        weights=weights,
+        **sampling,
+        **dict(video_options or {}),  # window_frames, overlap_frames, negative_prompt
+    )
+
+
+@dataclass
+class _Inputs:
+    """The checked plan and audio of one run, with what the phase reader and the voice detector found in them."""
+
+    plan: PhasePlan
+    wave: np.ndarray
+    notes: list[str]  # for the report: clipped phases, reader warnings, long pauses, portrait notes
+    readings: list
+    speech: list  # (start, end) s of each stretch of speech
+    t_speech: float  # seconds the voice detector took
+
+
+def _read_inputs(audio, phases, prompt, clip_phases: bool) -> _Inputs:
+    """Load the audio and check the plan against it (``clip_phases``: trim instead of rejecting), read the phases'
+    texts and find the speech, so every input error is raised before the model or the portrait is loaded."""
     plan = as_plan(phases, prompt)
     wave = load_audio(audio)
     duration = len(wave) / SAMPLE_RATE
@@ -180,67 +259,21 @@ def generate(
     speech = find_speech(wave, Path(audio).name if isinstance(audio, str | Path) else "the audio")
     t_speech = time.perf_counter() - t_speech
     notes.extend(gap_notes(speech, duration))
-    if progress is not None and not pipeline_loaded(checkpoint):
-        progress("load", 0, 1)  # the first run loads the model and the face tracker: seconds with no other progress
+    return _Inputs(plan, wave, notes, readings, speech, t_speech)
 
-    renderer, face = None, None
-    if out is not None or portrait is not None:
-        from .render import PortraitRenderer, analyze_face, load_portrait
 
-        image = load_portrait(portrait)
-        face = analyze_face(image)
-        notes.extend(face.notes)
-        renderer = PortraitRenderer(image, face, size=size) if out is not None else None
+def _prepare_portrait(portrait, out, size: int, notes: list[str]):
+    """(renderer or None, face descriptor or None): the portrait's face conditions the motion even without a video;
+    the renderer is built only when there is one to render. The face's notes are appended to ``notes``."""
+    if out is None and portrait is None:
+        return None, None
+    from .render import PortraitRenderer, analyze_face, load_portrait
 
-    pipe = get_pipeline(checkpoint)
-    options = dict(
-        fps=fps,
-        num_inference_steps=steps,
-        text_guidance=text_guidance,
-        audio_guidance=audio_guidance,
-        guidance_min_sigma=guidance_min_sigma,
-        mirror_sampling=bool(mirror_sampling),
-        paca_mode=paca,
-        schedule=schedule,
-        seed=seed,
-        progress=progress,
-        mouth_rest=mouth_rest_weights(plan, speech, num_video_frames(len(wave), fps), fps),
-    )
-    descriptor = face.descriptor if face is not None else None
-    video_path = None
-    if out is None:
-        result = pipe(wave, plan, descriptor, **options)
-        timings = dict(result.timings_s)
-    else:
-        result, timings, video_path = _generate_streaming(
-            pipe, wave, plan, descriptor, options, renderer, out, audio, fps, progress
-        )
-    timings["voice_activity"] = t_speech  # Silero VAD on the whole clip, before the pipeline's own "encode"
-    timings["total"] = time.perf_counter() - t0
-
-    data = build_report(
-        result,
-        plan,
-        seed=seed,
-        timings=timings,
-        settings={
-            "steps": steps,
-            "text_guidance": text_guidance,
-            "audio_guidance": audio_guidance,
-            "guidance_min_sigma": guidance_min_sigma,
-            "mirror_sampling": bool(mirror_sampling),
-            "paca": paca or pipe.transformer.config.paca_mode,
-            "schedule": schedule or pipe.transformer.config.schedule,
-            "size": size,
-            "frame_size": list(renderer.frame_size) if renderer is not None else None,
-        },
-        notes=notes,
-    )
-    data["understood_as"] = [r.to_dict() for r in readings]  # per phase: what the phase reader makes of its text
-    data["speech"] = [list(r) for r in speech]  # (start, end) s of each stretch of speech the voice detector found
-    if report is not None:
-        write_json_atomic(report, data)
-    return GenerationResult(Path(video_path) if video_path else None, data, result.motion)
+    image = load_portrait(portrait)
+    face = analyze_face(image)
+    notes.extend(face.notes)
+    renderer = PortraitRenderer(image, face, size=size) if out is not None else None
+    return renderer, face.descriptor
 
 
 def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, audio, fps, progress):
@@ -261,6 +294,7 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     chunks: queue.Queue = queue.Queue()
     stop = threading.Event()
     outcome: dict = {}
+    relay = _ProgressRelay(progress, stop)
 
     def on_frames(start: int, rows: np.ndarray) -> None:
         if stop.is_set():
@@ -268,60 +302,17 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
         torch.set_num_threads(1)  # this thread only: the renderer and ffmpeg now share the cores
         chunks.put(rows)
 
-    # One progress stream for the caller, never called from both threads at once: denoising steps until the first
-    # frame renders, then rendered frames (which wait for the later windows anyway). A cancel raised from the
-    # caller's callback in either thread stops both.
-    report_lock = threading.Lock()
-    rendering = False
-
-    def step_progress(stage: str, i: int, n: int) -> None:
-        if stop.is_set():
-            raise Cancelled("the video writer stopped")
-        if progress is not None:
-            with report_lock:
-                if not rendering:
-                    progress(stage, i, n)
-
-    def render_progress(stage: str, i: int, n: int) -> None:
-        nonlocal rendering
-        if progress is not None:
-            with report_lock:
-                rendering = True
-                progress(stage, i, n)
-
     def work() -> None:
         try:
             outcome["result"] = pipe(
-                wave, plan, descriptor, **{**options, "progress": step_progress}, on_frames=on_frames
+                wave, plan, descriptor, **{**options, "progress": relay.step}, on_frames=on_frames
             )
         except BaseException as err:  # noqa: BLE001 - handed to the main thread and raised there
             outcome["error"] = err
         finally:
             chunks.put(None)
 
-    render_time, t_last = 0.0, None
-
-    def frames():
-        nonlocal render_time, t_last
-        done = 0
-        while True:
-            rows = chunks.get()
-            if rows is None:
-                if "error" in outcome:
-                    raise outcome["error"]
-                break
-            t = time.perf_counter()
-            # One render thread: this thread renders while ffmpeg encodes and the worker denoises; extra render-ahead
-            # threads only took cores from the diffusion (60 s clip: 8.4 s -> 7.3 s end to end with one).
-            for frame in renderer.render_all(rows, threads=1):
-                render_time += time.perf_counter() - t
-                yield frame
-                done += 1
-                render_progress("render", done, num_frames)
-                t = time.perf_counter()
-        t_last = time.perf_counter()
-        render_progress("mux", 0, 1)
-
+    frames = _StreamedFrames(renderer, chunks, outcome, relay, num_frames)
     # The worker runs in a copy of this thread's context: callers' progress trackers (Gradio's) live in contextvars.
     worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), name="actavatar-diffusion")
     t_out = time.perf_counter()
@@ -329,7 +320,7 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     try:
         # ffmpeg starts now and opens the audio while the first window denoises.
         video_path = write_video(
-            frames(), out, fps, audio_path=audio, num_frames=num_frames, frame_size=renderer.frame_size
+            iter(frames), out, fps, audio_path=audio, num_frames=num_frames, frame_size=renderer.frame_size
         )
     finally:
         stop.set()
@@ -341,7 +332,64 @@ def _generate_streaming(pipe, wave, plan, descriptor, options, renderer, out, au
     # Frames stream into ffmpeg while the later windows denoise, so the stages overlap: "render" is the renderer's
     # own time, "mux" the wait for ffmpeg after the last frame (its flush, the audio, faststart), "video" the wall
     # time from the start of the diffusion to the finished file.
-    timings["render"] = render_time
-    timings["mux"] = time.perf_counter() - t_last
+    timings["render"] = frames.render_time
+    timings["mux"] = time.perf_counter() - frames.t_last
     timings["video"] = time.perf_counter() - t_out
     return result, timings, video_path
+
+
+class _ProgressRelay:
+    """One progress stream for the caller, never called from both threads at once: denoising steps until the first
+    frame renders, then rendered frames (which wait for the later windows anyway). A cancel raised from the
+    caller's callback in either thread stops both."""
+
+    def __init__(self, progress: ProgressFn | None, stop: threading.Event):
+        self._progress, self._stop = progress, stop
+        self._lock = threading.Lock()
+        self._rendering = False
+
+    def step(self, stage: str, i: int, n: int) -> None:
+        """The diffusion worker's progress (dropped once rendering has started)."""
+        if self._stop.is_set():
+            raise Cancelled("the video writer stopped")
+        if self._progress is not None:
+            with self._lock:
+                if not self._rendering:
+                    self._progress(stage, i, n)
+
+    def render(self, stage: str, i: int, n: int) -> None:
+        """The rendering thread's progress: from now on the only one reported."""
+        if self._progress is not None:
+            with self._lock:
+                self._rendering = True
+                self._progress(stage, i, n)
+
+
+class _StreamedFrames:
+    """The rendered frames of the motion rows the worker hands over (``None``: it finished), in order; re-raises
+    the worker's error. Measures the renderer's own time and when the last frame was handed to ffmpeg."""
+
+    def __init__(self, renderer, chunks, outcome: dict, relay: _ProgressRelay, num_frames: int):
+        self._renderer, self._chunks, self._outcome = renderer, chunks, outcome
+        self._relay, self._num_frames = relay, num_frames
+        self.render_time, self.t_last = 0.0, None
+
+    def __iter__(self):
+        done = 0
+        while True:
+            rows = self._chunks.get()
+            if rows is None:
+                if "error" in self._outcome:
+                    raise self._outcome["error"]
+                break
+            t = time.perf_counter()
+            # One render thread: this thread renders while ffmpeg encodes and the worker denoises; extra render-ahead
+            # threads only took cores from the diffusion (60 s clip: 8.4 s -> 7.3 s end to end with one).
+            for frame in self._renderer.render_all(rows, threads=1):
+                self.render_time += time.perf_counter() - t
+                yield frame
+                done += 1
+                self._relay.render("render", done, self._num_frames)
+                t = time.perf_counter()
+        self.t_last = time.perf_counter()
+        self._relay.render("mux", 0, 1)

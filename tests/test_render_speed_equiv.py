@@ -21,10 +21,10 @@ from actavatar.render.renderer import (
     GAZE_X_EYE_WIDTHS,
     GAZE_Y_EYE_WIDTHS,
     GRID_STEP,
-    _sample,
     basis_weights,
     clip_motion,
 )
+from actavatar.render.warp import sample_points as _sample
 
 PORTRAITS = sorted((Path(__file__).resolve().parents[1] / "examples" / "portraits").glob("*.jpg"))
 

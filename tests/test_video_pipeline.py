@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_wan import tiny_wan_components, tiny_wav2vec2
 
 from actavatar.errors import InputError
 from actavatar.models.wan_actavatar import install_actavatar_adapters
 from actavatar.phases import PhasePlan
 from actavatar.pipelines.video import (
     ActAvatarVideoPipeline,
-    tiny_wan_components,
-    tiny_wav2vec2,
     video_tier_status,
 )
 from actavatar.results import build_report

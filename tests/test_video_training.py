@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 import torch
 from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
+from tiny_wan import tiny_wan_components, tiny_wav2vec2
 
 from actavatar.models.wan_actavatar import load_actavatar_adapters
-from actavatar.pipelines.video import tiny_wan_components, tiny_wav2vec2
 from actavatar.render.mux import ffmpeg_exe
 from actavatar.training.video_data import VideoClipDataset, build_dataset
 from actavatar.training.video_train import VideoTrainConfig, train_video

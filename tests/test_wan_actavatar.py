@@ -8,6 +8,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from tiny_wan import tiny_wan_components, tiny_wav2vec2
 
 from actavatar.models.paca import pack_phase_prompt
 from actavatar.models.wan_actavatar import (
@@ -23,7 +24,6 @@ from actavatar.models.wan_actavatar import (
     save_actavatar_adapters,
     video_to_latent_index,
 )
-from actavatar.pipelines.video import tiny_wan_components, tiny_wav2vec2
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

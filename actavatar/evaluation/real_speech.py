@@ -217,8 +217,9 @@ def _portrait_paths(cfg: RealSpeechConfig) -> list[Path]:
 
 
 def evaluate_real(cfg: RealSpeechConfig, progress: bool = True) -> dict:
-    from ..api import generate
-    from ..render import PortraitRenderer, analyze_face, extract_motion, load_portrait, write_video
+    """Generate every selected file (a plain pass, and with ``action_pass`` one with an action in a long pause),
+    track the rendered videos and score lip sync and closed pauses. Returns {"summary": ..., "clips": rows}."""
+    from ..render import PortraitRenderer, analyze_face, load_portrait, write_video
 
     t0 = time.perf_counter()
     root = Path(cfg.data_dir)
@@ -246,73 +247,15 @@ def evaluate_real(cfg: RealSpeechConfig, progress: bool = True) -> dict:
                     leads[portrait] = write_video(
                         renderer.render_all(still), tmp / f"lead-{len(leads)}.mp4", cfg.fps, num_frames=lead
                     )
-            clean, sr = sf.read(root / item["clean_file"], dtype="float32")
-            audio_path = root / item["file"]
-            duration = len(clean) / sr
-            pauses, speech = item["pauses"], item["speech"]
-            if cfg.max_seconds and duration > cfg.max_seconds:
-                duration = float(cfg.max_seconds)
-                wave, wsr = sf.read(audio_path, dtype="float32")
-                audio_path = tmp / f"cut{n}.wav"
-                sf.write(audio_path, wave[: int(round(duration * wsr))], wsr)
-                clean = clean[: int(round(duration * sr))]
-                pauses = _cut_regions(pauses, duration, MIN_PAUSE_S)
-                speech = _cut_regions(speech, duration)
+            audio = _item_audio(cfg, root, item, tmp / f"cut{n}.wav")
             plans = [("plain", None, None)]
-            window = action_window(pauses, duration, cfg.action_window_s) if cfg.action_pass else None
+            window = action_window(audio.pauses, audio.duration, cfg.action_window_s) if cfg.action_pass else None
             if window is not None:
                 plan = {"base": "", "phases": [{"start": window[0], "end": window[1], "text": cfg.action_text}]}
                 plans.append(("action", plan, window))
             for pass_name, plan, win in plans:
-                stem = f"{item['clip']}@{item['condition']}@{pass_name}"
                 out_dir = videos or tmp
-                mp4, report = out_dir / f"{stem}.mp4", out_dir / f"{stem}.json"
-                result = generate(
-                    portrait,
-                    audio_path,
-                    plan,
-                    out=mp4,
-                    report=report,
-                    steps=cfg.steps,
-                    seed=k,
-                    fps=cfg.fps,
-                    size=cfg.size,
-                    text_guidance=cfg.text_guidance,
-                    audio_guidance=cfg.audio_guidance,
-                    guidance_min_sigma=cfg.guidance_min_sigma,
-                    mirror_sampling=cfg.mirror_sampling,
-                    paca=cfg.paca,
-                    schedule=cfg.schedule,
-                    checkpoint=cfg.checkpoint,
-                )
-                track = extract_motion(
-                    _tracking_video(mp4, leads[portrait], tmp / "track.mkv"), calibrated=True
-                )  # our renderer's pixels: undo mediapipe's measured under-reading, as evaluate.py does
-                values = np.asarray(track.values[lead if leads[portrait] else 0 :], np.float32)
-                values = values[: int(result.report["num_frames"])]
-                scores = score_track(values, track.fps, clean, sr, pauses, speech, duration)
-                row = {
-                    "id": item["id"],
-                    "clip": item["clip"],
-                    "condition": item["condition"],
-                    "split": item["split"],
-                    "pass": pass_name,
-                    "portrait": portrait.name,
-                    "seed": k,
-                    "duration_s": round(duration, 3),
-                    "frames": len(values),
-                    **scores,
-                }
-                if win is not None:
-                    covered = [p for p in scores["pauses"] if p["start"] < win[1] and p["end"] > win[0]]
-                    row["action"] = {
-                        "text": cfg.action_text,
-                        "start": win[0],
-                        "end": win[1],
-                        "detected": bool(metrics.detect_action(values, track.fps, cfg.action_label, *win)),
-                        "pauses_in_window": len(covered),
-                        "pause_closed_share": float(np.mean([p["closed"] for p in covered])) if covered else math.nan,
-                    }
+                row = _score_pass(cfg, item, audio, portrait, k, pass_name, plan, win, out_dir, leads[portrait], tmp)
                 per_item.append(row)
                 if progress:
                     extra = f", action {'seen' if row['action']['detected'] else 'missed'}" if win else ""
@@ -322,9 +265,104 @@ def evaluate_real(cfg: RealSpeechConfig, progress: bool = True) -> dict:
                         f"{_fmt(row['pause_closed_share'], '{:.0%}')} of {row['num_pauses']}{extra}",
                         flush=True,
                     )
+    summary = _real_summary(cfg, items, portraits, lead, per_item)
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    return {"summary": summary, "clips": per_item}
+
+
+@dataclass
+class _ItemAudio:
+    """One file's audio as scored: its path (cut to ``max_seconds`` if longer), the clean speech and its regions."""
+
+    path: Path
+    clean: np.ndarray
+    sr: int
+    duration: float
+    pauses: list
+    speech: list
+
+
+def _item_audio(cfg: RealSpeechConfig, root: Path, item: dict, cut_path: Path) -> _ItemAudio:
+    """The file's audio and the clean speech it was made from, cut to ``cfg.max_seconds`` (written to
+    ``cut_path``) with the pause and speech regions cut to match."""
+    clean, sr = sf.read(root / item["clean_file"], dtype="float32")
+    audio_path = root / item["file"]
+    duration = len(clean) / sr
+    pauses, speech = item["pauses"], item["speech"]
+    if cfg.max_seconds and duration > cfg.max_seconds:
+        duration = float(cfg.max_seconds)
+        wave, wsr = sf.read(audio_path, dtype="float32")
+        audio_path = cut_path
+        sf.write(audio_path, wave[: int(round(duration * wsr))], wsr)
+        clean = clean[: int(round(duration * sr))]
+        pauses = _cut_regions(pauses, duration, MIN_PAUSE_S)
+        speech = _cut_regions(speech, duration)
+    return _ItemAudio(audio_path, clean, sr, duration, pauses, speech)
+
+
+def _score_pass(cfg, item, audio: _ItemAudio, portrait: Path, k: int, pass_name, plan, win, out_dir, lead_video, tmp):
+    """Generate one pass of one file, track the video (after the neutral lead frames, if any) and score it: one row
+    of the per-file results."""
+    from ..api import generate
+    from ..render import extract_motion
+
+    lead = max(0, int(cfg.neutral_lead_frames))
+    stem = f"{item['clip']}@{item['condition']}@{pass_name}"
+    mp4, report = out_dir / f"{stem}.mp4", out_dir / f"{stem}.json"
+    result = generate(
+        portrait,
+        audio.path,
+        plan,
+        out=mp4,
+        report=report,
+        steps=cfg.steps,
+        seed=k,
+        fps=cfg.fps,
+        size=cfg.size,
+        text_guidance=cfg.text_guidance,
+        audio_guidance=cfg.audio_guidance,
+        guidance_min_sigma=cfg.guidance_min_sigma,
+        mirror_sampling=cfg.mirror_sampling,
+        paca=cfg.paca,
+        schedule=cfg.schedule,
+        checkpoint=cfg.checkpoint,
+    )
+    track = extract_motion(
+        _tracking_video(mp4, lead_video, tmp / "track.mkv"), calibrated=True
+    )  # our renderer's pixels: undo mediapipe's measured under-reading, as evaluate.py does
+    values = np.asarray(track.values[lead if lead_video else 0 :], np.float32)
+    values = values[: int(result.report["num_frames"])]
+    scores = score_track(values, track.fps, audio.clean, audio.sr, audio.pauses, audio.speech, audio.duration)
+    row = {
+        "id": item["id"],
+        "clip": item["clip"],
+        "condition": item["condition"],
+        "split": item["split"],
+        "pass": pass_name,
+        "portrait": portrait.name,
+        "seed": k,
+        "duration_s": round(audio.duration, 3),
+        "frames": len(values),
+        **scores,
+    }
+    if win is not None:
+        covered = [p for p in scores["pauses"] if p["start"] < win[1] and p["end"] > win[0]]
+        row["action"] = {
+            "text": cfg.action_text,
+            "start": win[0],
+            "end": win[1],
+            "detected": bool(metrics.detect_action(values, track.fps, cfg.action_label, *win)),
+            "pauses_in_window": len(covered),
+            "pause_closed_share": float(np.mean([p["closed"] for p in covered])) if covered else math.nan,
+        }
+    return row
+
+
+def _real_summary(cfg: RealSpeechConfig, items: list[dict], portraits: list[Path], lead: int, per_item) -> dict:
+    """The run's settings and headline numbers (the synthetic eval's column names, over the plain pass)."""
     rows = summarize_real(per_item)
     plain = [r for r in per_item if r["pass"] == "plain"]
-    summary = {
+    return {
         "label": cfg.label or (cfg.checkpoint or "shipped"),
         "kind": "real_speech",
         "data_dir": str(cfg.data_dir),
@@ -348,9 +386,7 @@ def evaluate_real(cfg: RealSpeechConfig, progress: bool = True) -> dict:
         "lip_sync_lag_ms": _median([r["lip_sync_lag_ms"] for r in plain]),
         "mouth_closed_on_silence": _pooled(plain),
         "rows": rows,
-        "seconds": round(time.perf_counter() - t0, 1),
     }
-    return {"summary": summary, "clips": per_item}
 
 
 # --------------------------------------------------------------------------------------------------- summaries

@@ -80,6 +80,99 @@ def denormalize_motion(motion: torch.Tensor) -> torch.Tensor:
     return motion * MOTION_SCALE_VEC.to(motion)
 
 
+def guidance_branches(text_guidance: float, audio_guidance: float) -> int:
+    """How many CFG branches a step needs (InstructPix2Pix-style two-condition guidance over
+    [text+audio, audio only, neither]): a guidance weight of 1 makes its branch cancel out."""
+    if text_guidance == 1.0 and audio_guidance == 1.0:
+        return 1
+    if audio_guidance == 1.0:
+        return 2
+    return 3
+
+
+def plan_windows(
+    num_frames: int, window_frames: int, overlap_frames: int, first_window_frames: int | None
+) -> list[tuple[int, int]]:
+    """Frame ranges [0, F), [F - O, F - O + W), ...: each window after the first starts with the last
+    ``overlap_frames`` of the previous one. The first may be shorter (``first_window_frames``) so that the first
+    frames come sooner."""
+    windows, start = [], 0
+    first = min(window_frames, max(overlap_frames + 1, first_window_frames or window_frames))
+    while True:
+        end = min(start + (window_frames if windows else first), num_frames)
+        windows.append((start, end))
+        if end >= num_frames:
+            return windows
+        start = end - overlap_frames
+
+
+def stitch_window(
+    motion: torch.Tensor,
+    attention: torch.Tensor,
+    new: torch.Tensor,
+    win_attn: torch.Tensor,
+    w0: int,
+    w1: int,
+    known: int,
+    cols: list[int],
+) -> None:
+    """Write a window's motion and attention into the clip's, in place. The ``known`` prefix frames are cross-faded
+    into the previous window's output (attention averaged), so there is no seam; ``cols`` are the window's blocks'
+    columns in the clip's attention (base first)."""
+    if known:
+        fade = torch.linspace(0, 1, known + 2)[1:-1, None]
+        motion[w0 : w0 + known] = (1 - fade) * motion[w0 : w0 + known] + fade * new[:known]
+        motion[w0 + known : w1] = new[known:]
+    else:
+        motion[w0:w1] = new
+    attention[w0 + known : w1][:, cols] = win_attn[known:]
+    if known:
+        attention[w0 : w0 + known][:, cols] = 0.5 * (attention[w0 : w0 + known][:, cols] + win_attn[:known])
+
+
+@dataclass(frozen=True)
+class _Sampling:
+    """What every denoising step of one call shares: the model, its precision and the guidance settings."""
+
+    model: MotionDiT
+    paca_mode: str
+    bf16: bool
+    branches: int
+    steps: int
+    text_guidance: float
+    audio_guidance: float
+    guidance_min_sigma: float
+
+    def guide(self, v: torch.Tensor, guided: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Combine the branches' velocities: v = v_none + g_a (v_a - v_none) + g_t (v_at - v_a) (g_a = 1 cancels
+        v_none, g_t = g_a = 1 leaves v_at). Also returns the text effect v_at - v_a (None on unguided steps, where
+        ``v`` is v_at alone, per view)."""
+        if guided and self.branches == 3:
+            v_at, v_a, v_none = v.chunk(3)
+            delta = v_at - v_a
+            return v_none + self.audio_guidance * (v_a - v_none) + self.text_guidance * delta, delta
+        if guided:
+            v_at, v_a = v.chunk(2)
+            delta = v_at - v_a
+            return v_a + self.text_guidance * delta, delta
+        return v, None
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """One call's conditioning, encoded once for all windows: the plan and its mirror image (the same plan without
+    mirror sampling), their encoded texts (``encode_prompt``), (T, F) audio features, the face descriptor and the
+    (T,) mouth-rest weights (or None)."""
+
+    plan: PhasePlan
+    mirror: PhasePlan
+    encoded: list
+    feats: torch.Tensor
+    face: torch.Tensor
+    fps: float
+    rest: np.ndarray | None
+
+
 @dataclass
 class MotionPipelineOutput(BaseOutput):
     motion: np.ndarray  # (T, MOTION_DIM) in the units of ``actavatar.motion``
@@ -230,155 +323,39 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         timings, t_start = {}, time.perf_counter()
         paca_mode = paca_mode or self.transformer.config.paca_mode
         plan = self.check_inputs(audio, plan or PhasePlan(), face, fps, num_inference_steps, paca_mode, schedule)
-        model = self._model_for_schedule(schedule)
         num_frames = num_video_frames(len(audio), fps)
-        rest = None
-        if mouth_rest is not None:
-            rest = np.clip(np.asarray(mouth_rest, dtype=np.float32), 0.0, 1.0)
-            if rest.shape != (num_frames,):
-                raise ValueError(f"mouth_rest has shape {rest.shape}: one weight per frame, ({num_frames},), expected")
-        if precision not in ("auto", "fp32", "bf16"):
-            raise InputError(f"precision {precision!r} is unknown: use auto, fp32 or bf16.")
-        bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
+        rest = self._check_mouth_rest(mouth_rest, num_frames)
+        sampling = _Sampling(
+            self._model_for_schedule(schedule), paca_mode, self._use_bf16(precision),
+            guidance_branches(text_guidance, audio_guidance), num_inference_steps,
+            text_guidance, audio_guidance, guidance_min_sigma,
+        )  # fmt: skip
         if progress:
             progress("encode", 0, 1)
 
         # 1. Encode text (one batch: the plan and, with mirror sampling, its mirror image) and audio (per-frame
         # features), once for the whole clip.
         mirror = mirrored_plan(plan) if mirror_sampling else plan
-        encoded = self.encode_prompt([plan, mirror] if mirror != plan else [plan])
-        feats = frame_features(audio, fps, num_frames)  # (T, F)
-        face_t = torch.as_tensor(face if face is not None else np.zeros(FACE_DESCRIPTOR_DIM), dtype=torch.float32)
+        clip = _Clip(
+            plan=plan,
+            mirror=mirror,
+            encoded=self.encode_prompt([plan, mirror] if mirror != plan else [plan]),
+            feats=frame_features(audio, fps, num_frames),  # (T, F)
+            face=torch.as_tensor(face if face is not None else np.zeros(FACE_DESCRIPTOR_DIM), dtype=torch.float32),
+            fps=fps,
+            rest=rest,
+        )
         timings["encode"] = time.perf_counter() - t_start
 
-        # 2. Plan the windows: [0, W), [W - O, 2W - O), ... ; every window but the first starts with O known frames.
-        windows, start = [], 0
-        first = min(window_frames, max(overlap_frames + 1, first_window_frames or window_frames))
-        while True:
-            end = min(start + (window_frames if windows else first), num_frames)
-            windows.append((start, end))
-            if end >= num_frames:
-                break
-            start = end - overlap_frames
-        generator = torch.Generator().manual_seed(int(seed))
-        meter = ShareMeter(model.config.num_layers)
-        motion = torch.zeros(num_frames, MOTION_DIM)  # normalised
-        attention = torch.zeros(num_frames, len(plan.phases) + 1)
-        # CFG branches (InstructPix2Pix-style two-condition guidance): [text+audio, audio only, neither]
-        #   v = v_none + g_a (v_a - v_none) + g_t (v_at - v_a);  g_a = 1 cancels v_none, g_t = g_a = 1 leaves v_at.
-        if text_guidance == 1.0 and audio_guidance == 1.0:
-            branches = 1
-        elif audio_guidance == 1.0:
-            branches = 2
-        else:
-            branches = 3
-        total_steps = num_inference_steps * len(windows)
-        emitted = 0  # frames handed to on_frames so far
+        # 2. Plan the windows; every window but the first starts with ``overlap_frames`` known frames.
+        windows = plan_windows(num_frames, window_frames, overlap_frames, first_window_frames)
         t_diff = time.perf_counter()
-
-        with self.progress_bar(total=total_steps) as bar:
-            for w, (w0, w1) in enumerate(windows):
-                n = w1 - w0
-                known = 0 if w == 0 else min(overlap_frames, n)
-                # The mirror view only where the window's texts name a side: a side-free text reads the same in a
-                # mirror, and its mirror view would only symmetrise what training's mirrored clips already taught
-                # (measured: no change in phase accuracy on side-free clips; docs/EXPERIMENTS.md, Mirror sampling).
-                in_window = self.window_phases(plan, w0, n, fps)
-                sided = mirror.base != plan.base or any(mirror.phases[k] != plan.phases[k] for k in in_window)
-                views = len(encoded) if sided else 1
-                prompt, keep = self.window_prompt(plan, encoded[:views], w0, n, fps)
-                prefix = torch.zeros(1, n, MOTION_DIM)
-                prefix_mask = torch.zeros(views, n)
-                if known:
-                    prefix[0, :known] = motion[w0 : w0 + known]
-                    prefix_mask[:, :known] = 1.0
-                cond = MotionConditioning(  # batch: the views (the plan, its mirror image)
-                    audio=feats[None, w0:w1].repeat(views, 1, 1),
-                    prompt=prompt,
-                    frame_times=torch.from_numpy(frame_times(n, fps)).float()[None].repeat(views, 1),
-                    face=face_t[None].repeat(views, 1),
-                    prefix=torch.cat([prefix, mirror_motion(prefix)][:views]),
-                    prefix_mask=prefix_mask,
-                )
-                # Batch order: branch-major, views inside each branch ([text+audio x views, audio x views, ...]).
-                drop_text = torch.tensor([False, True, True][:branches]).repeat_interleave(views)
-                drop_audio = torch.tensor([False, False, True][:branches]).repeat_interleave(views)
-                enc = model.encode_conditions(cond.repeat(branches), drop_text, drop_audio, paca_mode)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    enc = model.cache_audio_kv(enc)
-
-                # 3. Fresh noise for this window; a per-call scheduler copy (the pipeline is shared across requests).
-                latents = self.prepare_latents(n, generator)
-                scheduler = copy.deepcopy(self.scheduler)
-                scheduler.set_timesteps(num_inference_steps)
-                win_attn = torch.zeros(n, prompt.num_phases + 1)
-
-                # 4. Denoising loop. Guidance shapes the motion while the noise is high; the low-noise steps only
-                # refine it, so they run the fully conditioned branch alone (guidance interval, cf. Kynkaenniemi et
-                # al. 2024): at 10 steps and sigma >= 0.3, 24 model evaluations per window instead of 30.
-                # Mirror sampling runs on the same steps: the noisy steps decide the action, the refinement steps
-                # run the plan's own view alone.
-                enc_single, enc_views = enc.first(1), enc.first(views)
-                view_weight = torch.full((2, 1, 1), 0.5)
-                for i, t in enumerate(scheduler.timesteps):
-                    shaping = float(scheduler.sigmas[i]) >= guidance_min_sigma
-                    guided = branches > 1 and shaping
-                    step_views = views if shaping else 1
-                    step_branches = branches if guided else 1
-                    step_enc = enc if guided else enc_views if step_views > 1 else enc_single
-                    x_views = torch.cat([latents, mirror_motion(latents)][:step_views])
-                    x_in = x_views.repeat(step_branches, 1, 1)
-                    batch = step_branches * step_views
-                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                        out = model(x_in, t.expand(batch).float(), step_enc, paca_mode=paca_mode, record=True)
-                    v = out.sample.float()  # unguided steps: v_at alone, per view
-                    delta = None
-                    if guided and branches == 3:
-                        v_at, v_a, v_none = v.chunk(3)
-                        delta = v_at - v_a
-                        v = v_none + audio_guidance * (v_a - v_none) + text_guidance * delta
-                    elif guided:
-                        v_at, v_a = v.chunk(2)
-                        delta = v_at - v_a
-                        v = v_a + text_guidance * delta
-                    if step_views == 2:  # the mirror view's velocity, mirrored back, weighed against the plan's
-                        v = torch.cat([v[:1], mirror_motion(v[1:])])  # by their text effects; without any
-                        if delta is not None:  # guidance there is no text effect to compare: equal halves
-                            view_weight = mirror_view_weights(delta)
-                        v = (view_weight * v).sum(0, keepdim=True)
-                    latents = scheduler.step(v, t, latents).prev_sample
-                    meter.add(out.text_norm[:, 0].float(), out.audio_norm[:, 0].float())
-                    win_attn += out.phase_attention[0].float() / num_inference_steps
-                    if callback_on_step_end is not None:
-                        result = callback_on_step_end(self, w * num_inference_steps + i, int(t), {"latents": latents})
-                        latents = result.get("latents", latents) if result else latents
-                    bar.update()
-                    if progress:
-                        progress("denoise", w * num_inference_steps + i + 1, total_steps)
-
-                # 5. Stitch: cross-fade the re-generated prefix frames into the previous window's output.
-                new = latents[0]
-                if known:
-                    fade = torch.linspace(0, 1, known + 2)[1:-1, None]
-                    motion[w0 : w0 + known] = (1 - fade) * motion[w0 : w0 + known] + fade * new[:known]
-                    motion[w0 + known : w1] = new[known:]
-                else:
-                    motion[w0:w1] = new
-                if on_frames is not None:
-                    final = num_frames if w == len(windows) - 1 else windows[w + 1][0]
-                    if final > emitted:
-                        on_frames(emitted, self._output_motion(motion[emitted:final], rest, emitted))
-                        emitted = final
-                cols = [0] + [k + 1 for k in keep]
-                attention[w0 + known : w1][:, cols] = win_attn[known:]
-                if known:
-                    attention[w0 : w0 + known][:, cols] = 0.5 * (
-                        attention[w0 : w0 + known][:, cols] + win_attn[:known]
-                    )
-
+        motion, attention, meter = self._sample_windows(
+            sampling, clip, windows, overlap_frames, seed, on_frames, callback_on_step_end, progress
+        )
         timings["diffusion"] = time.perf_counter() - t_diff
         out_motion = self._output_motion(motion, rest)
-        layers = {**model.modality_schedule.to_dict(), **meter.shares()}
+        layers = {**sampling.model.modality_schedule.to_dict(), **meter.shares()}
         return MotionPipelineOutput(
             motion=out_motion,
             fps=float(fps),
@@ -388,8 +365,168 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
             base_attention=attention[:, 0].numpy(),
             timings_s=timings,
             windows=windows,
-            precision="bf16" if bf16 else "fp32",
+            precision="bf16" if sampling.bf16 else "fp32",
         )
+
+    def _sample_windows(
+        self,
+        sampling: _Sampling,
+        clip: _Clip,
+        windows: list[tuple[int, int]],
+        overlap_frames: int,
+        seed: int,
+        on_frames: Callable[[int, np.ndarray], None] | None,
+        callback_on_step_end: Callable | None,
+        progress: Callable[[str, int, int], None] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, ShareMeter]:
+        """Sample the clip window by window: the normalised (T, D) motion, the (T, 1 + P) attention per block (base
+        first) and the modality shares measured on the way."""
+        num_frames = windows[-1][1]
+        generator = torch.Generator().manual_seed(int(seed))
+        meter = ShareMeter(sampling.model.config.num_layers)
+        motion = torch.zeros(num_frames, MOTION_DIM)  # normalised
+        attention = torch.zeros(num_frames, len(clip.plan.phases) + 1)
+        total_steps = sampling.steps * len(windows)
+        emitted = 0  # frames handed to on_frames so far
+
+        with self.progress_bar(total=total_steps) as bar:
+
+            def on_step(step: int, t, latents: torch.Tensor) -> torch.Tensor:
+                if callback_on_step_end is not None:
+                    result = callback_on_step_end(self, step, int(t), {"latents": latents})
+                    latents = result.get("latents", latents) if result else latents
+                bar.update()
+                if progress:
+                    progress("denoise", step + 1, total_steps)
+                return latents
+
+            for w, (w0, w1) in enumerate(windows):
+                n = w1 - w0
+                known = 0 if w == 0 else min(overlap_frames, n)
+                cond, keep, views = self._window_conditioning(clip, motion[w0 : w0 + known], w0, w1)
+                enc = self._encode_window(sampling, cond, views)
+
+                # 3. Fresh noise for this window, then denoise it.
+                latents = self.prepare_latents(n, generator)
+                latents, win_attn = self._denoise_window(
+                    sampling, enc, views, latents, cond.prompt.num_phases, meter, w * sampling.steps, on_step
+                )
+
+                # 4. Stitch: cross-fade the re-generated prefix frames into the previous window's output.
+                stitch_window(motion, attention, latents[0], win_attn, w0, w1, known, [0] + [k + 1 for k in keep])
+                if on_frames is not None:
+                    final = num_frames if w == len(windows) - 1 else windows[w + 1][0]
+                    if final > emitted:
+                        on_frames(emitted, self._output_motion(motion[emitted:final], clip.rest, emitted))
+                        emitted = final
+        return motion, attention, meter
+
+    @staticmethod
+    def _check_mouth_rest(mouth_rest: np.ndarray | None, num_frames: int) -> np.ndarray | None:
+        """Mouth-rest weights clipped to [0, 1], one per frame (a wrong length is a caller's bug, not user input)."""
+        if mouth_rest is None:
+            return None
+        rest = np.clip(np.asarray(mouth_rest, dtype=np.float32), 0.0, 1.0)
+        if rest.shape != (num_frames,):
+            raise ValueError(f"mouth_rest has shape {rest.shape}: one weight per frame, ({num_frames},), expected")
+        return rest
+
+    @staticmethod
+    def _use_bf16(precision: str) -> bool:
+        """Whether the transformer runs under bf16 autocast ("auto": where the CPU multiplies bf16 natively)."""
+        if precision not in ("auto", "fp32", "bf16"):
+            raise InputError(f"precision {precision!r} is unknown: use auto, fp32 or bf16.")
+        return precision == "bf16" or (precision == "auto" and native_bf16())
+
+    def _window_conditioning(
+        self, clip: _Clip, known_motion: torch.Tensor, w0: int, w1: int
+    ) -> tuple[MotionConditioning, list[int], int]:
+        """One window's conditioning, batched over its views (the plan, its mirror image), the indices of the phases
+        it sees and the number of views. ``known_motion``: the clip's normalised motion over the window's first
+        frames, already generated by the previous window (the motion prefix).
+
+        The mirror view only where the window's texts name a side: a side-free text reads the same in a mirror,
+        and its mirror view would only symmetrise what training's mirrored clips already taught (measured: no
+        change in phase accuracy on side-free clips; docs/EXPERIMENTS.md, Mirror sampling)."""
+        plan, mirror, fps = clip.plan, clip.mirror, clip.fps
+        n, known = w1 - w0, len(known_motion)
+        in_window = self.window_phases(plan, w0, n, fps)
+        sided = mirror.base != plan.base or any(mirror.phases[k] != plan.phases[k] for k in in_window)
+        views = len(clip.encoded) if sided else 1
+        prompt, keep = self.window_prompt(plan, clip.encoded[:views], w0, n, fps)
+        prefix = torch.zeros(1, n, MOTION_DIM)
+        prefix_mask = torch.zeros(views, n)
+        if known:
+            prefix[0, :known] = known_motion
+            prefix_mask[:, :known] = 1.0
+        cond = MotionConditioning(
+            audio=clip.feats[None, w0:w1].repeat(views, 1, 1),
+            prompt=prompt,
+            frame_times=torch.from_numpy(frame_times(n, fps)).float()[None].repeat(views, 1),
+            face=clip.face[None].repeat(views, 1),
+            prefix=torch.cat([prefix, mirror_motion(prefix)][:views]),
+            prefix_mask=prefix_mask,
+        )
+        return cond, keep, views
+
+    @staticmethod
+    def _encode_window(sampling: _Sampling, cond: MotionConditioning, views: int):
+        """A window's conditions for every CFG branch, with the audio keys and values cached once for all steps.
+        Batch order: branch-major, views inside each branch ([text+audio x views, audio x views, ...])."""
+        drop_text = torch.tensor([False, True, True][: sampling.branches]).repeat_interleave(views)
+        drop_audio = torch.tensor([False, False, True][: sampling.branches]).repeat_interleave(views)
+        model = sampling.model
+        enc = model.encode_conditions(cond.repeat(sampling.branches), drop_text, drop_audio, sampling.paca_mode)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=sampling.bf16):
+            return model.cache_audio_kv(enc)
+
+    def _denoise_window(
+        self,
+        sampling: _Sampling,
+        enc,
+        views: int,
+        latents: torch.Tensor,
+        num_phases: int,
+        meter: ShareMeter,
+        step_offset: int,
+        on_step: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Denoise one window's latents; returns them and the window's (n, 1 + phases) mean attention per block.
+
+        Guidance shapes the motion while the noise is high; the low-noise steps only refine it, so they run the
+        fully conditioned branch alone (guidance interval, cf. Kynkaenniemi et al. 2024): at 10 steps and
+        sigma >= 0.3, 24 model evaluations per window instead of 30. Mirror sampling runs on the same steps: the
+        noisy steps decide the action, the refinement steps run the plan's own view alone. A per-call scheduler copy:
+        the pipeline is shared across requests."""
+        scheduler = copy.deepcopy(self.scheduler)
+        scheduler.set_timesteps(sampling.steps)
+        win_attn = torch.zeros(latents.shape[1], num_phases + 1)
+        enc_single, enc_views = enc.first(1), enc.first(views)
+        view_weight = torch.full((2, 1, 1), 0.5)
+        for i, t in enumerate(scheduler.timesteps):
+            shaping = float(scheduler.sigmas[i]) >= sampling.guidance_min_sigma
+            guided = sampling.branches > 1 and shaping
+            step_views = views if shaping else 1
+            step_branches = sampling.branches if guided else 1
+            step_enc = enc if guided else enc_views if step_views > 1 else enc_single
+            x_views = torch.cat([latents, mirror_motion(latents)][:step_views])
+            x_in = x_views.repeat(step_branches, 1, 1)
+            batch = step_branches * step_views
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=sampling.bf16):
+                out = sampling.model(
+                    x_in, t.expand(batch).float(), step_enc, paca_mode=sampling.paca_mode, record=True
+                )
+            v, delta = sampling.guide(out.sample.float(), guided)
+            if step_views == 2:  # the mirror view's velocity, mirrored back, weighed against the plan's
+                v = torch.cat([v[:1], mirror_motion(v[1:])])  # by their text effects; without any
+                if delta is not None:  # guidance there is no text effect to compare: equal halves
+                    view_weight = mirror_view_weights(delta)
+                v = (view_weight * v).sum(0, keepdim=True)
+            latents = scheduler.step(v, t, latents).prev_sample
+            meter.add(out.text_norm[:, 0].float(), out.audio_norm[:, 0].float())
+            win_attn += out.phase_attention[0].float() / sampling.steps
+            latents = on_step(step_offset + i, t, latents)
+        return latents, win_attn
 
     @staticmethod
     def _output_motion(motion: torch.Tensor, rest: np.ndarray | None = None, start: int = 0) -> np.ndarray:

@@ -54,6 +54,7 @@ from ..models.wan_actavatar import (
 )
 from ..phases import PhasePlan
 from ..results import GenerationResult, build_report, write_json_atomic
+from .motion import plan_windows
 
 WEIGHTS_ENV = "ACTAVATAR_VIDEO_WEIGHTS"
 ADAPTER_DIR = "actavatar_adapter"
@@ -80,6 +81,27 @@ class VideoPipelineOutput(BaseOutput):
     base_attention: np.ndarray  # (T,)
     timings_s: dict = field(default_factory=dict)
     windows: list = field(default_factory=list)  # (start, end) video-frame ranges generated
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """What every window of one call shares (``ActAvatarVideoPipeline._encode_clip``)."""
+
+    encoded: tuple  # the plan's texts: base (1, L, D), mask, phases (P, L, D), mask
+    negative: object  # the negative prompt, packed and padded as a phase prompt
+    feats: torch.Tensor  # (1, T, C) video-rate audio features
+    image_embeds: torch.Tensor | None  # CLIP image tokens (Wan2.1) or None
+    portrait: torch.Tensor  # (1, 3, H, W) in [-1, 1]
+
+
+def stitch_video_window(video, attention, frames, per_frame_attn, w0: int, w1: int, k: int, cols: list[int]) -> None:
+    """Write a decoded window into the clip, in place: its first ``k`` frames (regenerated overlap) cross-faded into
+    the previous window's, the rest as they are; its per-frame attention into the clip's columns ``cols``."""
+    if k:
+        fade = torch.linspace(0, 1, k + 2)[1:-1].view(1, k, 1, 1)
+        video[:, w0 : w0 + k] = (1 - fade) * video[:, w0 : w0 + k] + fade * frames[:, :k]
+    video[:, w0 + k : w1] = frames[:, k:]
+    attention[w0 + k : w1][:, cols] = per_frame_attn[k:]
 
 
 class ActAvatarVideoPipeline(WanImageToVideoPipeline):
@@ -255,14 +277,86 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
             paca_mode,
             schedule,
         )
-        device = self._execution_device
-        dtype = self.transformer.dtype
         model = ActAvatarWan(self._transformer_for_schedule(schedule))
         total = num_video_frames(len(audio), fps)
         if progress:
             progress("encode", 0, 1)
 
         # 1. Encode once for the whole clip: UMT5 (base, phases, negative), wav2vec2, CLIP image (Wan2.1), portrait.
+        clip = self._encode_clip(image, audio, plan, audio_features, negative_prompt, height, width, fps, total)
+        timings["encode"] = time.perf_counter() - t_start
+
+        # 2. Windows: [0, W), [W - O, 2W - O), ... ; window w > 0 starts with O known frames.
+        windows = plan_windows(total, window_frames, overlap_frames, None)
+        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        meter = ShareMeter(self.transformer.config.num_layers)
+        video = torch.zeros(3, total, height, width)  # [-1, 1]
+        attention = torch.zeros(total, len(plan.phases) + 1)
+        sampling = dict(
+            steps=num_inference_steps,
+            guidance=(text_guidance, audio_guidance),
+            paca_mode=paca_mode,
+            image_embeds=clip.image_embeds,
+        )
+        t_diff, t_decode = time.perf_counter(), 0.0
+
+        with self.progress_bar(total=num_inference_steps * len(windows)) as bar:
+
+            def on_step(step: int, t, latents: torch.Tensor) -> torch.Tensor:
+                if callback_on_step_end is not None:
+                    result = callback_on_step_end(self, step, int(t), {"latents": latents})
+                    latents = result.get("latents", latents) if result else latents
+                bar.update()
+                if progress:
+                    progress("denoise", step + 1, num_inference_steps * len(windows))
+                return latents
+
+            for w, (w0, w1) in enumerate(windows):
+                n, c = w1 - w0, self.vae_scale_factor_temporal
+                prefix = clip.portrait[:, :, None] if w == 0 else video[None, :, w0 : w0 + overlap_frames]
+                condition, known, cond, neg, keep = self._window_conditioning(clip, plan, prefix, w0, w1, fps)
+
+                # 3. Fresh noise, then denoise.
+                shape = (1, self.vae.config.z_dim, *known.shape[2:])  # (1, z, T_lat, h, w)
+                latents = torch.randn(shape, generator=generator).to(self._execution_device)
+                latents, win_attn = self._denoise_window(
+                    model, latents, condition, known, cond, neg, len(keep), meter, w * num_inference_steps, on_step,
+                    **sampling,
+                )  # fmt: skip
+
+                # 4. Decode and stitch: cross-fade the regenerated overlap into the previous window's frames.
+                t_dec = time.perf_counter()
+                frames = self.decode_latents(latents)[0, :, :n].cpu()  # (3, n, H, W)
+                t_decode += time.perf_counter() - t_dec
+                k = 0 if w == 0 else overlap_frames
+                per_video = win_attn[torch.from_numpy(video_to_latent_index(n, c))]  # (n, P_w + 1)
+                stitch_video_window(video, attention, frames, per_video, w0, w1, k, [0] + [j + 1 for j in keep])
+
+        timings["diffusion"] = time.perf_counter() - t_diff - t_decode
+        timings["decode"] = t_decode
+        return self._output(video, attention, meter, timings, windows, fps, t_start)
+
+    def _output(self, video, attention, meter, timings, windows, fps, t_start) -> VideoPipelineOutput:
+        """The clip's (T, H, W, 3) uint8 frames from [-1, 1], the gates and shares, attention and timings."""
+        frames_u8 = ((video.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+        layers = {**self.adapter.gate_report(), **meter.shares()}
+        timings["total"] = time.perf_counter() - t_start
+        self.maybe_free_model_hooks()
+        return VideoPipelineOutput(
+            frames=frames_u8,
+            fps=float(fps),
+            layers=layers,
+            phase_attention=attention[:, 1:].numpy(),
+            base_attention=attention[:, 0].numpy(),
+            timings_s=timings,
+            windows=windows,
+        )
+
+    def _encode_clip(self, image, audio, plan, audio_features, negative_prompt, height, width, fps, total) -> _Clip:
+        """Everything the windows share, encoded once: the plan's texts, the negative prompt (packed as a prompt
+        without phases), the video-rate audio features (checked against the clip's length), the CLIP image tokens
+        (Wan2.1 only) and the portrait at the video size."""
+        device, dtype = self._execution_device, self.transformer.dtype
         encoded = self.encode_texts([plan.base] + [p.text for p in plan.phases])
         neg_states, neg_mask = self.encode_texts([negative_prompt])
         negative = pad_prompt(
@@ -283,104 +377,56 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
         if self.image_encoder is not None:
             image_embeds = self.encode_image(image, device).to(dtype)
         portrait = self.video_processor.preprocess(image, height=height, width=width).to(device, torch.float32)
-        timings["encode"] = time.perf_counter() - t_start
+        return _Clip(encoded, negative, feats, image_embeds, portrait)
 
-        # 2. Windows: [0, W), [W - O, 2W - O), ... ; window w > 0 starts with O known frames.
-        windows, start = [], 0
-        while True:
-            end = min(start + window_frames, total)
-            windows.append((start, end))
-            if end >= total:
-                break
-            start = end - overlap_frames
-        generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        meter = ShareMeter(self.transformer.config.num_layers)
-        video = torch.zeros(3, total, height, width)  # [-1, 1]
-        attention = torch.zeros(total, len(plan.phases) + 1)
+    def _window_conditioning(self, clip: _Clip, plan: PhasePlan, prefix: torch.Tensor, w0: int, w1: int, fps: float):
+        """A window's image condition from its known frames ``prefix`` (the portrait, or the previous window's
+        overlap), its phases' prompt (and the negative one) with latent-frame times and audio windows.
+        Returns (condition, known-latent mask, conditioning, negative conditioning, phase indices)."""
+        device = self._execution_device
+        n, c = w1 - w0, self.vae_scale_factor_temporal
+        n_gen = (n - 1 + c - 1) // c * c + 1  # round up to 4k + 1 (the last window may be short)
+        t_lat = num_latent_frames(n_gen, c)
+        condition, known = self.prepare_condition(prefix.to(device), n_gen)
+        prompt, keep = self.window_prompt(plan, clip.encoded, w0, n, fps)
+        times = torch.from_numpy(latent_frame_times(t_lat, fps, c)).float()[None].to(device)
+        audio_win = latent_audio_windows(clip.feats, t_lat, self.adapter.config.audio_context, c, offset=w0)
+        cond = WanConditioning(prompt.to(device), times, audio_win)
+        neg = WanConditioning(clip.negative.to(device), times, audio_win)
+        return condition, known, cond, neg, keep
+
+    def _denoise_window(
+        self, model, latents, condition, known, cond, neg, num_phases, meter, step_offset, on_step, *,
+        steps, guidance, paca_mode, image_embeds,
+    ):  # fmt: skip
+        """Denoise one window; returns its latents and the (T_lat, 1 + phases) attention of the last step.
+        CFG over [text+audio, audio only, neither] (InstructPix2Pix-style, as the motion tier); a per-call scheduler
+        copy, since the pipeline is shared across requests."""
+        text_guidance, audio_guidance = guidance
         guided = not (text_guidance == 1.0 and audio_guidance == 1.0)
-        t_diff, t_decode = time.perf_counter(), 0.0
-
-        with self.progress_bar(total=num_inference_steps * len(windows)) as bar:
-            for w, (w0, w1) in enumerate(windows):
-                n = w1 - w0
-                c = self.vae_scale_factor_temporal
-                n_gen = (n - 1 + c - 1) // c * c + 1  # round up to 4k + 1 (the last window may be short)
-                t_lat = num_latent_frames(n_gen, c)
-                known_frames = 1 if w == 0 else overlap_frames
-                prefix = portrait[:, :, None] if w == 0 else video[None, :, w0 : w0 + overlap_frames].to(device)
-                condition, known = self.prepare_condition(prefix, n_gen)
-                prompt, keep = self.window_prompt(plan, encoded, w0, n, fps)
-                times = torch.from_numpy(latent_frame_times(t_lat, fps, c)).float()[None].to(device)
-                audio_win = latent_audio_windows(feats, t_lat, self.adapter.config.audio_context, c, offset=w0)
-                cond = WanConditioning(prompt.to(device), times, audio_win)
-                neg = WanConditioning(negative.to(device), times, audio_win)
-
-                # 3. Fresh noise; a per-call scheduler copy (the pipeline is shared across requests).
-                shape = (
-                    1,
-                    self.vae.config.z_dim,
-                    t_lat,
-                    height // self.vae_scale_factor_spatial,
-                    width // self.vae_scale_factor_spatial,
-                )
-                latents = torch.randn(shape, generator=generator).to(device)
-                scheduler = copy.deepcopy(self.scheduler)
-                scheduler.set_timesteps(num_inference_steps, device=device)
-                win_attn = torch.zeros(t_lat, len(keep) + 1)
-
-                # 4. Denoising; CFG over [text+audio, audio only, neither] (InstructPix2Pix-style, as the motion tier).
-                for i, t in enumerate(scheduler.timesteps):
-                    x, timestep = self.model_input(latents, condition, known, t)
-                    x = x.to(dtype)
-                    record = i == len(scheduler.timesteps) - 1  # attention maps at the last step only (memory)
-                    out = model(x, timestep, cond, image_embeds, paca_mode, record=record)
-                    v = out.sample.float()
-                    if guided:
-                        v_a = model(x, timestep, neg, image_embeds, paca_mode).sample.float()
-                        drop = torch.ones(1, dtype=torch.bool, device=device)
-                        v_none = model(x, timestep, neg, image_embeds, paca_mode, drop_audio=drop).sample.float()
-                        v = v_none + audio_guidance * (v_a - v_none) + text_guidance * (v - v_a)
-                    latents = scheduler.step(v, t, latents, return_dict=False)[0]
-                    meter.add(out.text_norm[:, 0], out.audio_norm[:, 0])
-                    if out.phase_attention is not None:
-                        win_attn = out.phase_attention[0].float().cpu()
-                    if callback_on_step_end is not None:
-                        result = callback_on_step_end(self, w * num_inference_steps + i, int(t), {"latents": latents})
-                        latents = result.get("latents", latents) if result else latents
-                    bar.update()
-                    if progress:
-                        progress("denoise", w * num_inference_steps + i + 1, num_inference_steps * len(windows))
-                if self.expand_timesteps:
-                    latents = known * condition + (1 - known) * latents
-
-                # 5. Decode and stitch: cross-fade the regenerated overlap into the previous window's frames.
-                t_dec = time.perf_counter()
-                frames = self.decode_latents(latents)[0, :, :n].cpu()  # (3, n, H, W)
-                t_decode += time.perf_counter() - t_dec
-                k = 0 if w == 0 else known_frames
-                if k:
-                    fade = torch.linspace(0, 1, k + 2)[1:-1].view(1, k, 1, 1)
-                    video[:, w0 : w0 + k] = (1 - fade) * video[:, w0 : w0 + k] + fade * frames[:, :k]
-                video[:, w0 + k : w1] = frames[:, k:]
-                per_video = win_attn[torch.from_numpy(video_to_latent_index(n, c))]  # (n, P_w + 1)
-                cols = [0] + [j + 1 for j in keep]
-                attention[w0 + k : w1][:, cols] = per_video[k:]
-
-        timings["diffusion"] = time.perf_counter() - t_diff - t_decode
-        timings["decode"] = t_decode
-        frames_u8 = ((video.permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-        layers = {**self.adapter.gate_report(), **meter.shares()}
-        timings["total"] = time.perf_counter() - t_start
-        self.maybe_free_model_hooks()
-        return VideoPipelineOutput(
-            frames=frames_u8,
-            fps=float(fps),
-            layers=layers,
-            phase_attention=attention[:, 1:].numpy(),
-            base_attention=attention[:, 0].numpy(),
-            timings_s=timings,
-            windows=windows,
-        )
+        device, dtype = self._execution_device, self.transformer.dtype
+        scheduler = copy.deepcopy(self.scheduler)
+        scheduler.set_timesteps(steps, device=device)
+        win_attn = torch.zeros(latents.shape[2], num_phases + 1)
+        for i, t in enumerate(scheduler.timesteps):
+            x, timestep = self.model_input(latents, condition, known, t)
+            x = x.to(dtype)
+            record = i == len(scheduler.timesteps) - 1  # attention maps at the last step only (memory)
+            out = model(x, timestep, cond, image_embeds, paca_mode, record=record)
+            v = out.sample.float()
+            if guided:
+                v_a = model(x, timestep, neg, image_embeds, paca_mode).sample.float()
+                drop = torch.ones(1, dtype=torch.bool, device=device)
+                v_none = model(x, timestep, neg, image_embeds, paca_mode, drop_audio=drop).sample.float()
+                v = v_none + audio_guidance * (v_a - v_none) + text_guidance * (v - v_a)
+            latents = scheduler.step(v, t, latents, return_dict=False)[0]
+            meter.add(out.text_norm[:, 0], out.audio_norm[:, 0])
+            if out.phase_attention is not None:
+                win_attn = out.phase_attention[0].float().cpu()
+            latents = on_step(step_offset + i, t, latents)
+        if self.expand_timesteps:
+            latents = known * condition + (1 - known) * latents
+        return latents, win_attn
 
     def _transformer_for_schedule(self, schedule: str | None):
         """The trained gates, or (ablation) a copy whose schedule gates are reset to another named schedule."""
@@ -503,79 +549,3 @@ __all__ = [
     "generate_video",
     "video_tier_status",
 ]
-
-
-# ------------------------------------------------------------------------------------------ tiny CPU configuration
-TINY_WORDS = "a woman man talking calmly to the camera nods twice smiles and raises her eyebrows looks left".split()
-
-
-def tiny_wan_components(kind: str = "i2v", seed: int = 0, audio_dim: int = 12) -> dict:
-    """Tiny random Wan components (VAE, UMT5 + word-level tokenizer, scheduler, transformer) for CPU smoke tests
-    and docs: the real diffusers/transformers classes at toy sizes. ``kind``: ``i2v`` (Wan2.1/2.2 I2V layout,
-    36 input channels), ``i2v-clip`` (Wan2.1 with CLIP image tokens) or ``ti2v`` (Wan2.2 TI2V, expand_timesteps)."""
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
-
-    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(TINY_WORDS)}}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tk.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])  # as UMT5
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    torch.manual_seed(seed)
-    text_encoder = UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=len(vocab),
-            d_model=32,
-            d_kv=8,
-            d_ff=32,
-            num_layers=1,
-            num_heads=2,
-            relative_attention_num_buckets=8,
-        )
-    ).eval()
-    vae = AutoencoderKLWan(
-        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
-    ).eval()
-    in_channels = 16 if kind == "ti2v" else 36
-    extra = dict(image_dim=8, added_kv_proj_dim=16) if kind == "i2v-clip" else {}
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=8,
-        in_channels=in_channels,
-        out_channels=16,
-        text_dim=32,
-        freq_dim=32,
-        ffn_dim=32,
-        num_layers=2,
-        cross_attn_norm=True,
-        rope_max_seq_len=32,
-        **extra,
-    ).eval()
-    return dict(
-        tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        transformer=transformer,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
-        expand_timesteps=kind == "ti2v",
-    )
-
-
-def tiny_wav2vec2(path: str | Path, hidden: int = 12, seed: int = 0) -> Path:
-    """Save a tiny random ``Wav2Vec2Model`` (50 Hz features of width ``hidden``) to ``path``."""
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
-
-    torch.manual_seed(seed)
-    config = Wav2Vec2Config(
-        hidden_size=hidden,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=16,
-        conv_dim=(8,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
-    Wav2Vec2Model(config).save_pretrained(path)
-    return Path(path)

@@ -40,6 +40,7 @@ LIP_LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 LIP_UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LIP_LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 MOUTH_CORNERS = (61, 291)
+LIP_UPPER_MID, LIP_LOWER_MID = 13, 14  # inner-lip midpoints: their distance is the mouth's opening
 FOREHEAD, CHIN, CHEEK_L, CHEEK_R = 10, 152, 234, 454
 
 # Typical values of the raw descriptor ratios (mean, spread) for adult frontal faces, so the descriptor is
@@ -298,7 +299,7 @@ def face_descriptor(landmarks: np.ndarray) -> np.ndarray:
         return float(uv[list(EYE_UPPER[side]), 1].mean() - uv[list(BROW_LOWER[side]), 1].mean()) / fh
 
     eye_c = [uv[list(EYE_UPPER[s] + EYE_LOWER[s])].mean(0) for s in (0, 1)]
-    lip_centre_y = (uv[13, 1] + uv[14, 1]) / 2
+    lip_centre_y = (uv[LIP_UPPER_MID, 1] + uv[LIP_LOWER_MID, 1]) / 2
     raw = np.array(
         [
             fh / fw,

@@ -120,6 +120,22 @@ def _tooth_gaps(side: np.ndarray, edges: tuple[float, ...], width: float) -> np.
     return 1.0 - 0.45 * np.exp(-((d / width) ** 2))
 
 
+class _Layers:
+    """The interior's layers as scalar weights per pixel (coverage times shading), back to front: throat, tongue,
+    teeth. Colours are mixed once at the end."""
+
+    def __init__(self, throat: np.ndarray):
+        self.throat, self.tongue, self.teeth = throat, None, None
+
+    def cover(self, w_layer: np.ndarray | None, m: np.ndarray, shade: np.ndarray) -> np.ndarray:
+        """Layer ``m`` (coverage) with ``shade`` in front of what is there: returns its weight, thins the others."""
+        keep = 1.0 - m
+        self.throat = self.throat * keep
+        self.tongue = None if self.tongue is None else self.tongue * keep
+        self.teeth = None if self.teeth is None else self.teeth * keep
+        return m * shade if w_layer is None else w_layer + m * shade
+
+
 def paint_interior(
     roi: np.ndarray,
     alpha: np.ndarray,
@@ -158,20 +174,9 @@ def paint_interior(
     t = np.clip((yy - yu) / gap, 0, 1)
     wall = 1.0 - 4.0 * t * (1.0 - t)  # 1 at the lips, 0 half-way
     core = np.exp(-(((xx - cx) / (0.5 * half)) ** 2) - ((t - 0.45) / 0.35) ** 2)  # the throat's opening
-    # Each layer is a scalar weight per pixel (its coverage times its shading); colours are mixed once at the end.
-    w_throat = (0.4 + 1.6 * wall) * (1.0 - 0.45 * side2) * (1.0 - 0.6 * core)
-    w_tongue = w_teeth = None
+    layers = _Layers((0.4 + 1.6 * wall) * (1.0 - 0.45 * side2) * (1.0 - 0.6 * core))
     lift = np.float32(0.012 * fh)  # lips shadow the teeth and tongue just inside them
     lip_shadow = (0.7 + 0.3 * _smoothstep((yy - yu) / lift)) * (0.7 + 0.3 * _smoothstep((yl - yy) / lift))
-
-    def cover(w_layer: np.ndarray | None, m: np.ndarray, shade: np.ndarray) -> np.ndarray:
-        """Layer ``m`` (coverage) with ``shade`` in front of what is there: returns its weight, thins the others."""
-        nonlocal w_throat, w_tongue, w_teeth
-        keep = 1.0 - m
-        w_throat = w_throat * keep
-        w_tongue = None if w_tongue is None else w_tongue * keep
-        w_teeth = None if w_teeth is None else w_teeth * keep
-        return m * shade if w_layer is None else w_layer + m * shade
 
     if teeth_lo is not None:
         ylt = line(teeth_lo)
@@ -183,32 +188,44 @@ def paint_interior(
         below = np.maximum(yy - y_tongue, 0.0) / f32(0.03 * fh)
         groove = 1.0 - 0.12 * np.exp(-(((xx - cx) / (0.08 * half)) ** 2))
         t_shade = (0.55 + 0.5 * np.exp(-below)) * ((1.0 - 0.45 * side2) * groove)
-        w_tongue = cover(w_tongue, tongue_m, t_shade)
+        layers.tongue = layers.cover(layers.tongue, tongue_m, t_shade)
     if teeth_lo is not None and teeth:
-        lower_m = _smoothstep((yy - ylt) / 1.2) * _smoothstep((TEETH_HALF_WIDTH * 0.92 - side) / 0.08)
-        lower_m *= _smoothstep((ylt + f32(TEETH_HEIGHT_FH * 0.8 * fh) - yy) / 1.5)
-        s = (0.8 - 0.5 * side2) * _tooth_gaps(side, TOOTH_EDGES_LOWER, 0.012)
-        s = s * (0.85 + 0.15 * _smoothstep((yy - ylt) / (0.01 * fh)))  # translucent incisal edge
-        w_teeth = cover(w_teeth, lower_m, s)
+        layers.teeth = layers.cover(layers.teeth, *_lower_teeth(yy, ylt, side, side2, fh))
     if teeth_up is not None and teeth:
-        yut = line(teeth_up)
-        yut -= f32(0.01 * fh) * side2  # the smile arc: the upper edge rises towards the canines
-        upper_m = _smoothstep((yut - yy) / 1.2) * _smoothstep((TEETH_HALF_WIDTH - side) / 0.08)
-        upper_m *= _smoothstep((yy - (yut - f32(TEETH_HEIGHT_FH * fh))) / 1.5)
-        s = (1.0 - 0.55 * side2) * _tooth_gaps(side, TOOTH_EDGES_UPPER, 0.012)
-        s = s * (0.86 + 0.14 * _smoothstep((yut - yy) / (0.012 * fh)))
-        w_teeth = cover(w_teeth, upper_m, s)
+        layers.teeth = layers.cover(layers.teeth, *_upper_teeth(yy, line(teeth_up), side, side2, fh))
     # Throat and tongue are mottled: the texture tile is anchored at the upper lip's centre, so it moves with it.
     c = TEXTURE_SIZE // 2
     ty0, tx0 = y0 - int(round(float(np.interp(cx, xx, yu)))) + c // 2, x0 - int(round(float(cx))) + c
     if 0 <= ty0 and ty0 + h <= TEXTURE_SIZE and 0 <= tx0 and tx0 + w <= TEXTURE_SIZE:
         grain = palette.texture[ty0 : ty0 + h, tx0 : tx0 + w]
-        w_throat = w_throat * grain
-        w_tongue = None if w_tongue is None else w_tongue * grain
-    # out = roi + alpha * (shadow * sum_k w_k colour_k - roi), mixed in OpenCV's 3-channel ops.
-    shadow = alpha * lip_shadow
-    colour = cv2.merge([w_throat * shadow] * 3) * palette.throat
-    for w_layer, rgb in ((w_tongue, palette.tongue), (w_teeth, palette.teeth)):
+        layers.throat = layers.throat * grain
+        layers.tongue = None if layers.tongue is None else layers.tongue * grain
+    _composite(roi, alpha * lip_shadow, alpha, layers, palette)
+
+
+def _lower_teeth(yy, ylt, side, side2, fh: float) -> tuple[np.ndarray, np.ndarray]:
+    """(coverage, shading) of the lower teeth row below its incisal edge ``ylt`` (w,)."""
+    lower_m = _smoothstep((yy - ylt) / 1.2) * _smoothstep((TEETH_HALF_WIDTH * 0.92 - side) / 0.08)
+    lower_m *= _smoothstep((ylt + np.float32(TEETH_HEIGHT_FH * 0.8 * fh) - yy) / 1.5)
+    s = (0.8 - 0.5 * side2) * _tooth_gaps(side, TOOTH_EDGES_LOWER, 0.012)
+    s = s * (0.85 + 0.15 * _smoothstep((yy - ylt) / (0.01 * fh)))  # translucent incisal edge
+    return lower_m, s
+
+
+def _upper_teeth(yy, yut, side, side2, fh: float) -> tuple[np.ndarray, np.ndarray]:
+    """(coverage, shading) of the upper teeth row above its incisal edge ``yut`` (w,)."""
+    yut -= np.float32(0.01 * fh) * side2  # the smile arc: the upper edge rises towards the canines
+    upper_m = _smoothstep((yut - yy) / 1.2) * _smoothstep((TEETH_HALF_WIDTH - side) / 0.08)
+    upper_m *= _smoothstep((yy - (yut - np.float32(TEETH_HEIGHT_FH * fh))) / 1.5)
+    s = (1.0 - 0.55 * side2) * _tooth_gaps(side, TOOTH_EDGES_UPPER, 0.012)
+    s = s * (0.86 + 0.14 * _smoothstep((yut - yy) / (0.012 * fh)))
+    return upper_m, s
+
+
+def _composite(roi: np.ndarray, shadow: np.ndarray, alpha: np.ndarray, layers: _Layers, palette: MouthPalette):
+    """out = roi + alpha * (shadow * sum_k w_k colour_k - roi), mixed in OpenCV's 3-channel ops, in place."""
+    colour = cv2.merge([layers.throat * shadow] * 3) * palette.throat
+    for w_layer, rgb in ((layers.tongue, palette.tongue), (layers.teeth, palette.teeth)):
         if w_layer is not None:
             colour += cv2.merge([w_layer * shadow] * 3) * rgb
     keep = cv2.merge([1.0 - alpha] * 3)

@@ -21,12 +21,25 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from ..motion import MOTION_DIM, MOTION_INDEX, MOTION_LIMITS, MOTION_NAMES
+from ..motion import MOTION_DIM, MOTION_INDEX
+from .bases import (  # noqa: F401  (JAW_*, rotation_angles, speech_jaw: part of the renderer's namespace)
+    EXPRESSION_BASES,
+    JAW_GAP_FH,
+    JAW_SPEECH_MAX,
+    JAW_SPEECH_P95,
+    NUM_MESH_LANDMARKS,
+    basis_weights,
+    clip_motion,
+    expression_bases,
+    face_relief,
+    head_pivot,
+    rotation_angles,
+    rotation_matrix,
+    speech_jaw,
+)
 from .face import (
     BROW_LOWER,
     BROW_UPPER,
-    CHEEK_L,
-    CHEEK_R,
     CHIN,
     EYE_CORNERS,
     EYE_LOWER,
@@ -35,10 +48,9 @@ from .face import (
     FOREHEAD,
     IRIS,
     LIP_LOWER_INNER,
-    LIP_LOWER_OUTER,
+    LIP_LOWER_MID,
     LIP_UPPER_INNER,
-    LIP_UPPER_OUTER,
-    MOUTH_CORNERS,
+    LIP_UPPER_MID,
     FaceAnalysis,
     face_frame,
 )
@@ -50,250 +62,21 @@ from .mouth import (
     paint_interior,
 )
 from .rigid import rigid_weight
+from .warp import field_gradient, newton_step, residual, sample_points
 
-# Basis magnitudes at parameter 1, in face widths (fw) or face heights (fh, forehead-to-chin landmarks).
-JAW_GAP_FH = 0.35  # inner-lip gap at jaw_open = 1 (motion.py contract)
-# jaw_open is rendered linearly up to the p95 of real speech and saturates smoothly towards its maximum there, so a
-# stressed syllable never opens to a scream. Both read with ``extract_motion`` (raw, as for footage) on five real
-# talking-head clips (LivePortrait's driving videos d3, d12, d13, d18, d20; 1280 frames; scripts/
-# measure_speech_opening.py): p95 0.343, max 0.546, divided by the extractor's own under-reading of an opening jaw
-# on this renderer (gain 0.95 in extract_calibration.json) to give renderer units.
-JAW_SPEECH_P95, JAW_SPEECH_MAX = 0.36, 0.58
-JAW_BLEND_FH = 0.16  # height of the band where the skin beside the mouth passes from skull to jaw
-SMILE_SIGMA_FW = 0.13  # reach of a mouth corner's pull (0.09 bunched the cheek up to 2.8x: rubber)
-SMILE_UP_FH, SMILE_OUT_FW = 0.07, 0.08
-FROWN_DOWN_FH, FROWN_IN_FW = 0.06, 0.02
-PUCKER_NARROW = 0.3  # fraction of the mouth half-width
-BROW_UP_FH, BROW_DOWN_FH, BROW_IN_FW = 0.07, 0.035, 0.02
 RIGID_HOLE = 0.25  # glasses weight above which the frame is painted out of the warped copy (and fully redrawn)
 GAZE_X_EYE_WIDTHS, GAZE_Y_EYE_WIDTHS = 0.22, 0.10  # iris travel at gaze = +-1
 
-EXPRESSION_BASES = ("jaw_open", "smile_pos", "smile_neg", "lip_pucker", "brow_pos", "brow_neg")
-DEPTH_SMOOTH_FW, DEPTH_SCALE = 0.05, 1.0
 # The warp field is solved on a grid of one point per GRID_STEP x GRID_STEP pixels and upsampled. 4 instead of 2:
 # 40 % less time per frame (obama 3.6 -> 2.2 ms on one core); frames 41-53 dB PSNR from the 2 px solve, and the lip
 # edges of an open mouth come out smoother (the field is smooth; only its upsampling changes).
 GRID_STEP = 4
 _NEWTON_ITERS = 2
 _NEWTON_TOL = 0.03  # pixels (~ the remap's 1/32 px resolution): a grid point whose residual is below stops
-_NUM_MESH_LANDMARKS = 468  # iris points (468..477) drive gaze only
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Geometry shared with the extractor
-
-
-def rotation_matrix(pitch: float, yaw: float, roll: float) -> np.ndarray:
-    """R = Rz(roll) Ry(yaw) Rx(pitch) in degrees, image axes (x right, y down, z away from the camera).
-
-    Pitch > 0 moves the nose down (chin down), yaw > 0 moves the nose to image right, roll > 0 is clockwise.
-    """
-    p, y, r = np.deg2rad([pitch, yaw, roll])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    ry = np.array([[np.cos(y), 0, -np.sin(y)], [0, 1, 0], [np.sin(y), 0, np.cos(y)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
-
-def rotation_angles(rot: np.ndarray) -> tuple[float, float, float]:
-    """Inverse of ``rotation_matrix``: (pitch, yaw, roll) in degrees."""
-    yaw = np.arcsin(np.clip(rot[2, 0], -1.0, 1.0))
-    pitch = np.arctan2(rot[2, 1], rot[2, 2])
-    roll = np.arctan2(rot[1, 0], rot[0, 0])
-    return tuple(float(v) for v in np.rad2deg([pitch, yaw, roll]))
-
-
-def head_pivot(landmarks: np.ndarray) -> np.ndarray:
-    """(3,) rotation centre of the head: upper neck, between the ears, slightly behind them."""
-    _, _, _, fw, _ = face_frame(landmarks)
-    ears = landmarks[[CHEEK_L, CHEEK_R]].mean(0)
-    return np.array([ears[0], 0.5 * ears[1] + 0.5 * landmarks[CHIN, 1], ears[2] + 0.05 * fw], np.float32)
-
-
-def face_relief(landmarks: np.ndarray) -> np.ndarray:
-    """(N,) depth used for head rotation, shared by renderer and extractor so both see the same 3D face.
-
-    mediapipe's z smoothed over the face (Gaussian in the image plane) and flattened towards the pivot: the raw
-    relief is bumpy (eye sockets, nostrils) and steep at the cheeks, which would fold the 2D warp on turns.
-    """
-    _, _, _, fw, _ = face_frame(landmarks)
-    pz = head_pivot(landmarks)[2]
-    xy = landmarks[:, :2].astype(np.float64)
-    d2 = np.sum((xy[:, None] - xy[None]) ** 2, axis=2)
-    k = np.exp(-d2 / (2 * (DEPTH_SMOOTH_FW * fw) ** 2))
-    z = (k @ landmarks[:, 2]) / k.sum(1)
-    return (pz + DEPTH_SCALE * (z - pz)).astype(np.float32)
-
-
-def expression_bases(landmarks: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-landmark image-plane displacement (478, 2) in pixels for each expression basis at parameter 1."""
-    origin, ex, ey, fw, fh = face_frame(landmarks)
-    pts = landmarks[:, :2]
-    u = (pts - origin) @ ex
-    v = (pts - origin) @ ey
-    n = len(landmarks)
-
-    def along(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-        a, b = np.broadcast_to(a, (n,)), np.broadcast_to(b, (n,))
-        return (a[:, None] * ex[None] + b[:, None] * ey[None]).astype(np.float32)
-
-    def gauss(centre: np.ndarray, sigma: float) -> np.ndarray:
-        return np.exp(-np.sum((pts - centre) ** 2, axis=1) / (2 * sigma**2))
-
-    eyes = list({*sum(EYE_UPPER + EYE_LOWER, ()), *range(468, n)})
-    upper_lip, lower_lip = set(LIP_UPPER_INNER + LIP_UPPER_OUTER), set(LIP_LOWER_INNER + LIP_LOWER_OUTER)
-    corners = {61, 291, 78, 308}
-    mouth_c = (pts[13] + pts[14]) / 2
-    mouth_w = float(np.linalg.norm(pts[291] - pts[61]))
-    u_mc = float((mouth_c - origin) @ ex)
-
-    # jaw_open: the mandible swings down; how far a point follows it grows with its depth in front of the ears.
-    split_u = (u[list(LIP_UPPER_INNER)] + u[list(LIP_LOWER_INNER)]) / 2
-    split_v = (v[list(LIP_UPPER_INNER)] + v[list(LIP_LOWER_INNER)]) / 2
-    order = np.argsort(split_u)
-    v_split = np.interp(u, split_u[order], split_v[order])
-    lower = np.clip((v - v_split) / (JAW_BLEND_FH * fh) + 0.5, 0.0, 1.0)
-    lower = lower * lower * (3 - 2 * lower)
-    for i in range(n):
-        lower[i] = 0.0 if i in upper_lip - corners else 1.0 if i in lower_lip - corners else lower[i]
-    lower[list(corners)] = 0.45
-    # (the smoothed relief, not the raw z: its bumps along the jaw line bunched the skin there into a crease)
-    z = face_relief(landmarks[:_NUM_MESH_LANDMARKS])
-    z = np.concatenate([z, landmarks[_NUM_MESH_LANDMARKS:, 2]])
-    z_ear = z[[CHEEK_L, CHEEK_R]].mean()
-    depth = np.clip((z_ear - z) / max(z_ear - z[14], 1e-3), 0.0, 1.0)
-    gap = JAW_GAP_FH * fh
-    up_lip = (1 - lower) * np.exp(-np.sum((pts - mouth_c) ** 2, 1) / (0.5 * mouth_w) ** 2) * (v < v_split + 1)
-    # The lower lip sags most in the middle: its corners stay tied to the mouth corners.
-    lateral = np.clip(np.abs(u - u_mc) / (0.5 * mouth_w), 0.0, 1.0)
-    sag = np.ones(n)
-    sag[list(lower_lip - corners)] = 1.0 - 0.55 * lateral[list(lower_lip - corners)] ** 2
-    jaw_v = 0.9 * gap * lower * depth * sag - 0.1 * gap * up_lip * (1.0 - 0.6 * lateral**2)
-    # Lips keep their thickness: each outer lip point moves with the inner one it faces.
-    for outer, inner in ((LIP_UPPER_OUTER, LIP_UPPER_INNER), (LIP_LOWER_OUTER, LIP_LOWER_INNER)):
-        jaw_v[list(outer[1:-1])] = jaw_v[list(inner[1:-1])]
-    jaw = along(0.0, jaw_v)
-
-    # smile / frown: mouth corners up-and-out / down-and-in, dragging the cheeks.
-    smile_pos, smile_neg = np.zeros((n, 2), np.float32), np.zeros((n, 2), np.float32)
-    for c in MOUTH_CORNERS:
-        side = float(np.sign(u[c] - u_mc))
-        w = gauss(pts[c], SMILE_SIGMA_FW * fw)
-        smile_pos += along(side * SMILE_OUT_FW * fw * w, -SMILE_UP_FH * fh * w)
-        smile_neg += along(-side * FROWN_IN_FW * fw * w, FROWN_DOWN_FH * fh * w)
-        cheek = (pts[c] + pts[EYE_CORNERS[0 if side < 0 else 1][0]]) / 2
-        smile_pos += along(0.0, -0.015 * fh * gauss(cheek, 0.1 * fw))
-
-    # lip_pucker: lips gather towards the mouth centre and pout (outer lip lines move out vertically).
-    lips = list(upper_lip | lower_lip)
-    d_lip = np.min(np.linalg.norm(pts[:, None] - pts[lips][None], axis=2), axis=1)
-    w_lip = np.exp(-(d_lip**2) / (2 * (0.05 * fw) ** 2))
-    pout = np.zeros(n)
-    pout[list(LIP_UPPER_OUTER[1:-1])] = -0.012 * fh
-    pout[list(LIP_LOWER_OUTER[1:-1])] = 0.012 * fh
-    pucker = along(-PUCKER_NARROW * (u - u_mc) * w_lip, pout)
-
-    # brows: up (surprise) or down and together (furrow); forehead follows, eyes stay.
-    brows = list(sum(BROW_UPPER + BROW_LOWER, ()))
-    d_brow = np.min(np.linalg.norm(pts[:, None] - pts[brows][None], axis=2), axis=1)
-    w_brow = np.exp(-(d_brow**2) / (2 * (0.07 * fw) ** 2))
-    # Fades out towards the upper lid right below each point (not the lids' highest point: beside the outer eye
-    # corners that let the skin just above the corner rise past the corner itself, a fold).
-    lids = list(sum(EYE_UPPER, ()))
-    o_lid = np.argsort(u[lids])
-    v_lid = np.interp(u, u[lids][o_lid], v[lids][o_lid])
-    w_brow = w_brow * np.clip((v_lid - v) / (0.06 * fh), 0.0, 1.0)
-    # ... and towards the hairline: the scalp does not follow the brows (nor does a hat brim or the hair on it).
-    w_brow = w_brow * np.clip((v - v[FOREHEAD]) / (0.2 * fh), 0.0, 1.0)
-    brow_pos = along(0.0, -BROW_UP_FH * fh * w_brow)
-    inner = np.zeros(n)
-    for inner_end in (55, 285):
-        inner += np.sign(u_mc - u[inner_end]) * BROW_IN_FW * fw * gauss(pts[inner_end], 0.06 * fw)
-    brow_neg = along(inner * w_brow, BROW_DOWN_FH * fh * w_brow)
-
-    bases = {
-        "jaw_open": jaw,
-        "smile_pos": smile_pos,
-        "smile_neg": smile_neg,
-        "lip_pucker": pucker,
-        "brow_pos": brow_pos,
-        "brow_neg": brow_neg,
-    }
-    for b in bases.values():
-        b[eyes] = 0.0
-    return bases
-
-
-def speech_jaw(jaw_open: float) -> float:
-    """The rendered jaw opening: ``jaw_open`` up to JAW_SPEECH_P95, then tending smoothly to JAW_SPEECH_MAX."""
-    knee, top = JAW_SPEECH_P95, JAW_SPEECH_MAX
-    if jaw_open <= knee:
-        return float(jaw_open)
-    return float(knee + (top - knee) * np.tanh((jaw_open - knee) / (top - knee)))
-
-
-def basis_weights(motion: np.ndarray) -> np.ndarray:
-    """Motion (14,) -> weights of EXPRESSION_BASES (signed parameters split into their two bases)."""
-    m = motion
-    smile, brow = m[MOTION_INDEX["smile"]], m[MOTION_INDEX["brow_raise"]]
-    return np.array(
-        [speech_jaw(m[MOTION_INDEX["jaw_open"]]), max(smile, 0), max(-smile, 0), m[MOTION_INDEX["lip_pucker"]],
-         max(brow, 0), max(-brow, 0)],
-        np.float32,
-    )  # fmt: skip
-
-
-def clip_motion(motion: np.ndarray) -> np.ndarray:
-    motion = np.asarray(motion, dtype=np.float32)
-    if motion.shape != (MOTION_DIM,):
-        raise ValueError(f"motion must have shape ({MOTION_DIM},), got {motion.shape}")
-    lo = np.array([MOTION_LIMITS[k][0] for k in MOTION_NAMES], np.float32)
-    hi = np.array([MOTION_LIMITS[k][1] for k in MOTION_NAMES], np.float32)
-    return np.clip(np.nan_to_num(motion), lo, hi)
-
-
-def _grad(f: np.ndarray, axis: int, k: float) -> np.ndarray:
-    """``np.gradient(f, axis=axis) / k``: central differences, one-sided at the edges."""
-    kernel = np.array([[-0.5 / k, 0.0, 0.5 / k]], np.float32)
-    g = cv2.filter2D(f, cv2.CV_32F, kernel if axis == 1 else kernel.T, borderType=cv2.BORDER_REPLICATE)
-    edges = (np.s_[:, 0], np.s_[:, -1]) if axis == 1 else (np.s_[0], np.s_[-1])
-    for e in edges:
-        g[e] *= 2  # the replicated border halved the one-sided difference
-    return g
-
-
-def _sample(src: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
-    """(n, channels) bilinear samples of ``src`` at n points (x, y), zero outside: ``cv2.remap`` on a point list."""
-    n = len(mx)
-    cols = min(n, 8192)  # remap wants fewer than 32767 columns
-    rows = -(-n // cols)
-    if rows * cols != n:
-        mx, my = np.resize(mx, rows * cols), np.resize(my, rows * cols)
-    out = cv2.remap(
-        src, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-    )
-    return out.reshape(rows * cols, -1)[:n]
-
-
-def _residual(bx: np.ndarray, by: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """y - (s + f(s)) with s = y + b, and its squared length; ``f``: the field sampled at s (channels 0, 1)."""
-    rx, ry = np.negative(bx), np.negative(by)
-    rx -= f[..., 0]
-    ry -= f[..., 1]
-    err = rx * rx
-    err += ry * ry
-    return rx, ry, err
-
-
-def _newton_step(
-    bx: np.ndarray, by: np.ndarray, rx: np.ndarray, ry: np.ndarray, f: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """b + J(s)^-1 r, each component clipped to 4 grid cells; ``f``: channels 2..5 hold J^-1 sampled at s."""
-    sx = f[..., 2] * rx
-    sx += f[..., 3] * ry
-    sy = f[..., 4] * rx
-    sy += f[..., 5] * ry
-    return bx + np.clip(sx, -4.0 * k, 4.0 * k, out=sx), by + np.clip(sy, -4.0 * k, 4.0 * k, out=sy)
+# The mesh around the face: two rings at these multiples of the face oval's radius (the inner one moves half as far
+# as the oval, the outer one not at all) and this many anchors per image side, pinned.
+OVAL_RING_INNER, OVAL_RING_OUTER = 1.3, 1.8
+BORDER_ANCHORS_PER_SIDE = 9
 
 
 def _usable_cpus() -> int:
@@ -316,9 +99,6 @@ class PortraitRenderer:
     """Renders motion frames of one portrait. Build once per portrait (~0.1 s), then ``render`` per frame."""
 
     def __init__(self, image: np.ndarray, face: FaceAnalysis, size: int = 512):
-        from scipy import sparse
-        from scipy.spatial import Delaunay
-
         if size < 64 or size % 2:
             raise ValueError(f"size must be an even number >= 64, got {size}")
         h0, w0 = image.shape[:2]
@@ -332,10 +112,30 @@ class PortraitRenderer:
         lm = self.face.landmarks
         self._lm = lm
         self._bases = expression_bases(lm)
-        # Open neutral mouth (teeth showing): split its inside along the midline so upper teeth ride with the upper
-        # lip and lower teeth with the jaw; the gap between the two copies is where the cavity is painted.
+        self._split_teeth(lm)
+        self._bases_stack = np.stack([self._bases[name] for name in EXPRESSION_BASES]).astype(np.float32)
+        origin, ex, ey, fw, fh = face_frame(lm)
+        self._fw, self._fh, self._ex, self._ey = fw, fh, ex, ey
+        self._pivot = head_pivot(lm)
+        tri, verts, mesh_idx = self._build_mesh(lm, self._lm_ext)
+        wmat = self._grid_weights(tri, verts)
+        self._grid_depth(wmat, mesh_idx, len(verts))
+        self._basis_fields(wmat, mesh_idx, len(verts))
+        self._head_mask(lm)
+        self._active_region()
+        self._mouth_interior(lm)
+        self._glasses(lm)
+        self._eye_contours(lm)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Construction steps, in order: each sets the attributes the next ones and ``render`` read.
+
+    def _split_teeth(self, lm: np.ndarray) -> None:
+        """Open neutral mouth (teeth showing): split its inside along the midline so upper teeth ride with the upper
+        lip and lower teeth with the jaw; the gap between the two copies is where the cavity is painted. Sets the
+        extended landmarks (``_lm_ext``: the split points appended) and bases, and the lips' inner contours."""
         up_i, lo_i = list(LIP_UPPER_INNER), list(LIP_LOWER_INNER)
-        self._gap0 = float(np.linalg.norm(lm[14, :2] - lm[13, :2]))
+        self._gap0 = float(np.linalg.norm(lm[LIP_LOWER_MID, :2] - lm[LIP_UPPER_MID, :2]))
         self._teeth_split = self._gap0 > 3.0
         extra, extra_b = [], {name: [] for name in EXPRESSION_BASES}
         if self._teeth_split:
@@ -358,35 +158,41 @@ class PortraitRenderer:
         else:
             lm_ext = lm
         self._lm_ext = lm_ext
-        self._bases_stack = np.stack([self._bases[name] for name in EXPRESSION_BASES]).astype(np.float32)
-        origin, ex, ey, fw, fh = face_frame(lm)
-        self._fw, self._fh, self._ex, self._ey = fw, fh, ex, ey
-        self._pivot = head_pivot(lm)
 
-        # Mesh: face landmarks + two rings around the oval + border anchors, so the field fades to zero.
+    def _build_mesh(self, lm: np.ndarray, lm_ext: np.ndarray):
+        """Delaunay mesh of the face landmarks (and split points) + two rings around the oval + anchors on the
+        image border, so every field fades to zero before the frame edge. Returns the triangulation, its (V, 2)
+        vertices and the indices into ``lm_ext`` of its first vertices (the landmarks; rings and border follow)."""
+        from scipy.spatial import Delaunay
+
+        w, h = self.width, self.height
         oval = lm[list(FACE_OVAL)]
         centre = oval[:, :2].mean(0)
-        ring1 = centre + 1.3 * (oval[:, :2] - centre)
-        ring2 = centre + 1.8 * (oval[:, :2] - centre)
-        n_side = 9
-        bx = np.linspace(-1.0, w, n_side)
-        by = np.linspace(-1.0, h, n_side)
+        ring1 = centre + OVAL_RING_INNER * (oval[:, :2] - centre)
+        ring2 = centre + OVAL_RING_OUTER * (oval[:, :2] - centre)
+        bx = np.linspace(-1.0, w, BORDER_ANCHORS_PER_SIDE)
+        by = np.linspace(-1.0, h, BORDER_ANCHORS_PER_SIDE)
         border = np.concatenate(
             [np.stack([bx, np.full_like(bx, -1.0)], 1), np.stack([bx, np.full_like(bx, h)], 1),
              np.stack([np.full_like(by, -1.0), by], 1)[1:-1], np.stack([np.full_like(by, w), by], 1)[1:-1]]
         )  # fmt: skip
-        mesh_idx = list(range(_NUM_MESH_LANDMARKS)) + list(range(len(lm), len(lm_ext)))
+        mesh_idx = list(range(NUM_MESH_LANDMARKS)) + list(range(len(lm), len(lm_ext)))
         verts = np.concatenate([lm_ext[mesh_idx, :2], ring1, ring2, border]).astype(np.float64)
-        n_lm, n_ring = len(mesh_idx), len(oval)
-        tri = Delaunay(verts)
+        return Delaunay(verts), verts, mesh_idx
 
-        # Coarse grid; pixel centre of grid cell (i, j) is ((j + .5) * k - .5, (i + .5) * k - .5).
+    def _grid_weights(self, tri, verts: np.ndarray):
+        """The coarse grid (``GRID_STEP`` pixels per point) and each point's barycentric weights in the mesh, as a
+        sparse (points, vertices) matrix: any per-vertex quantity becomes a grid field by one product. The pixel
+        centre of grid cell (i, j) is ((j + .5) * k - .5, (i + .5) * k - .5)."""
+        from scipy import sparse
+
         k = GRID_STEP
-        gh, gw = h // k, w // k
+        gh, gw = self.height // k, self.width // k
         self._gh, self._gw = gh, gw
         gy, gx = np.mgrid[0:gh, 0:gw].astype(np.float32)
         px, py = (gx + 0.5) * k - 0.5, (gy + 0.5) * k - 0.5
         self._gx_idx, self._gy_idx = gx, gy
+        self._px, self._py = px, py
         gpts = np.stack([px.ravel(), py.ravel()], 1).astype(np.float64)
         simplex = tri.find_simplex(gpts)
         simplex = np.where(simplex < 0, 0, simplex)  # every grid point is inside the border anchors' hull
@@ -395,21 +201,25 @@ class PortraitRenderer:
         bary = np.clip(np.concatenate([b2, 1 - b2.sum(1, keepdims=True)], 1), 0.0, 1.0)
         bary /= bary.sum(1, keepdims=True)
         rows = np.repeat(np.arange(len(gpts)), 3)
-        wmat = sparse.csr_matrix((bary.ravel(), (rows, tri.simplices[simplex].ravel())), shape=(len(gpts), len(verts)))
+        return sparse.csr_matrix((bary.ravel(), (rows, tri.simplices[simplex].ravel())), shape=(len(gpts), len(verts)))
 
-        # Depth per vertex: landmarks' own z; rings and border at the pivot depth (they only move in-plane).
-        relief = self._relief = face_relief(lm_ext)
-        self._q0 = np.concatenate([lm_ext[:, :2], relief[:, None]], 1).astype(np.float32)
-        z_verts = np.concatenate([relief[mesh_idx], np.full(len(verts) - n_lm, self._pivot[2])])
-        self._z = (wmat @ z_verts).reshape(gh, gw).astype(np.float32)
-        self._px, self._py = px, py
+    def _grid_depth(self, wmat, mesh_idx: list[int], n_verts: int) -> None:
+        """Depth per vertex: the landmarks' own z; rings and border at the pivot depth (they only move in-plane)."""
+        relief = self._relief = face_relief(self._lm_ext)
+        self._q0 = np.concatenate([self._lm_ext[:, :2], relief[:, None]], 1).astype(np.float32)
+        z_verts = np.concatenate([relief[mesh_idx], np.full(n_verts - len(mesh_idx), self._pivot[2])])
+        self._z = (wmat @ z_verts).reshape(self._gh, self._gw).astype(np.float32)
 
-        # Expression basis fields on the grid, cropped to the rectangle where any of them is non-zero.
+    def _basis_fields(self, wmat, mesh_idx: list[int], n_verts: int) -> None:
+        """Expression basis fields on the grid (the inner ring moves half as far as the oval, the outer ring and
+        the border not at all), cropped to the rectangle ``_roi`` where any of them is non-zero."""
+        gh, gw = self._gh, self._gw
+        n_lm, n_ring = len(mesh_idx), len(FACE_OVAL)
         fields = []
         for name in EXPRESSION_BASES:
             b = self._bases[name][mesh_idx]
             ring_b = 0.5 * b[list(FACE_OVAL)]
-            vb = np.concatenate([b, ring_b, np.zeros((len(verts) - n_lm - n_ring, 2), np.float32)])
+            vb = np.concatenate([b, ring_b, np.zeros((n_verts - n_lm - n_ring, 2), np.float32)])
             fields.append((wmat @ vb).reshape(gh, gw, 2))
         fields = np.stack(fields).astype(np.float32)  # (K, gh, gw, 2)
         nz = np.abs(fields).max(axis=(0, 3)) > 1e-3
@@ -422,20 +232,27 @@ class PortraitRenderer:
         self._fields = np.ascontiguousarray(fields[:, y0:y1, x0:x1].reshape(len(EXPRESSION_BASES), -1))
         self._fields_xy = np.ascontiguousarray(np.moveaxis(fields[:, y0:y1, x0:x1], -1, 1))  # (K, 2, h, w)
 
-        # Head mask: 1 over the head, smooth falloff into neck, shoulders and background.
+    def _head_mask(self, lm: np.ndarray) -> None:
+        """Head mask: 1 over the head, smooth falloff into neck, shoulders and background."""
+        w, h, px, py, fw, fh = self.width, self.height, self._px, self._py, self._fw, self._fh
         hc = np.array([self._pivot[0], (lm[FOREHEAD, 1] + lm[CHIN, 1]) / 2 - 0.15 * fh])
         r = np.sqrt(((px - hc[0]) / (0.8 * fw)) ** 2 + ((py - hc[1]) / (0.85 * fh)) ** 2)
         border_d = np.minimum(np.minimum(px, w - 1 - px), np.minimum(py, h - 1 - py)) / max(w, h)
         pin = _smoothstep((border_d - 0.02) / 0.06)  # the frame edge never moves, however close the head is
         self._head_w = ((1 - _smoothstep((r - 1.0) / 0.8)) * pin).astype(np.float32)
+
+    def _active_region(self) -> None:
+        """The grid box ``_aroi`` that any motion can move (head mask or expression fields), and its per-frame
+        constants, precomputed: its grid (remap maps), the rigid motion's inputs premultiplied by the head mask,
+        and the full-resolution identity map."""
+        k = GRID_STEP
         active = self._head_w > 1e-4
         y0, y1, x0, x1 = self._roi
         active[y0:y1, x0:x1] = True
         ys, xs = np.nonzero(active)
         self._aroi = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
         ay0, ay1, ax0, ax1 = self._aroi
-        # Per-frame constants of the active region, precomputed: its grid (remap maps), the rigid
-        # motion's inputs premultiplied by the head mask, and the full-resolution identity map.
+        gx, gy, px, py = self._gx_idx, self._gy_idx, self._px, self._py
         self._grid_roi = (
             np.ascontiguousarray(gx[ay0:ay1, ax0:ax1] - ax0),
             np.ascontiguousarray(gy[ay0:ay1, ax0:ax1] - ay0),
@@ -451,42 +268,48 @@ class PortraitRenderer:
         xs_full = np.arange(ax0 * k, ax1 * k, dtype=np.float32)
         self._identity_roi = np.ascontiguousarray(np.stack(np.meshgrid(xs_full, ys_full), -1))
 
-        # Mouth interior: colours from the photo, incisal edges of both teeth rows along the neutral lip split.
+    def _mouth_interior(self, lm: np.ndarray) -> None:
+        """Mouth interior: colours from the photo, incisal edges of both teeth rows along the neutral lip split."""
+        relief, fh = self._relief, self._fh
         self._palette = MouthPalette.from_portrait(self.image, lm, fh, self._teeth_split)
         up_i, lo_i = list(LIP_UPPER_INNER), list(LIP_LOWER_INNER)
         mid = np.concatenate([(lm[up_i, :2] + lm[lo_i, :2]) / 2, (relief[up_i] + relief[lo_i])[:, None] / 2], 1)
-        down = np.array([*ey, 0.0], np.float32) * fh
+        down = np.array([*self._ey, 0.0], np.float32) * fh
         self._teeth_q0 = (
             (mid + UPPER_TEETH_EDGE_FH * down).astype(np.float32),
             (mid + LOWER_TEETH_EDGE_FH * down).astype(np.float32),
         )
-        jaw14 = LOWER_TEETH_FOLLOW * self._bases["jaw_open"][14]
-        self._teeth_jaw = np.array([*jaw14, 0.0], np.float32)  # rigid mandible: one displacement for the row
+        jaw_lip = LOWER_TEETH_FOLLOW * self._bases["jaw_open"][LIP_LOWER_MID]
+        self._teeth_jaw = np.array([*jaw_lip, 0.0], np.float32)  # rigid mandible: one displacement for the row
 
-        # Glasses frames: drawn back over the expression warp from the head-moved portrait (``_draw_rigid``), in a
-        # grid-aligned box around them padded for the head's travel.
+    def _glasses(self, lm: np.ndarray) -> None:
+        """Glasses frames: drawn back over the expression warp from the head-moved portrait (``_draw_rigid``), in a
+        grid-aligned box around them padded for the head's travel."""
+        k = GRID_STEP
         self._rigid = rigid_weight(self.image, lm)
         self._rigid_box = None
-        if self._rigid.max() > 0.01:
-            ys, xs = np.nonzero(self._rigid > 0.01)
-            pad = int(0.08 * fw)  # the box follows the head (below); this covers a roll's spread across the rim
-            ay0, ay1, ax0, ax1 = (v * k for v in self._aroi)
-            y0, y1 = max((ys.min() - pad) // k * k, ay0), min(-(-(ys.max() + pad) // k) * k, ay1)
-            x0, x1 = max((xs.min() - pad) // k * k, ax0), min(-(-(xs.max() + pad) // k) * k, ax1)
-            self._rigid_box = (int(y0), int(y1), int(x0), int(x1))
-            # The warp moves a copy of the portrait with the frame painted out (else the brows would carry a bent
-            # ghost of the rim up with them); the frame itself is drawn over it, fully covering what was painted out.
-            hole = (self._rigid > RIGID_HOLE).astype(np.uint8)
-            # The brows stay in the warped copy: raised, they come up from behind the frame's top bar.
-            for side in (0, 1):
-                brow_poly = np.round(lm[list(BROW_UPPER[side] + BROW_LOWER[side][::-1]), :2]).astype(np.int32)
-                cv2.fillPoly(hole, [brow_poly], 0)
-            cover = np.clip(self._rigid / RIGID_HOLE, 0.0, 1.0)
-            self._rigid_rgba = np.dstack([self.image, (255 * cover + 0.5).astype(np.uint8)])
-            clean = cv2.inpaint(self.image, hole, max(3, int(0.02 * fw)), cv2.INPAINT_TELEA)
-            self._image_rgba = cv2.cvtColor(clean, cv2.COLOR_RGB2RGBA)
+        if self._rigid.max() <= 0.01:
+            return
+        ys, xs = np.nonzero(self._rigid > 0.01)
+        pad = int(0.08 * self._fw)  # the box follows the head (below); this covers a roll's spread across the rim
+        ay0, ay1, ax0, ax1 = (v * k for v in self._aroi)
+        y0, y1 = max((ys.min() - pad) // k * k, ay0), min(-(-(ys.max() + pad) // k) * k, ay1)
+        x0, x1 = max((xs.min() - pad) // k * k, ax0), min(-(-(xs.max() + pad) // k) * k, ax1)
+        self._rigid_box = (int(y0), int(y1), int(x0), int(x1))
+        # The warp moves a copy of the portrait with the frame painted out (else the brows would carry a bent
+        # ghost of the rim up with them); the frame itself is drawn over it, fully covering what was painted out.
+        hole = (self._rigid > RIGID_HOLE).astype(np.uint8)
+        # The brows stay in the warped copy: raised, they come up from behind the frame's top bar.
+        for side in (0, 1):
+            brow_poly = np.round(lm[list(BROW_UPPER[side] + BROW_LOWER[side][::-1]), :2]).astype(np.int32)
+            cv2.fillPoly(hole, [brow_poly], 0)
+        cover = np.clip(self._rigid / RIGID_HOLE, 0.0, 1.0)
+        self._rigid_rgba = np.dstack([self.image, (255 * cover + 0.5).astype(np.uint8)])
+        clean = cv2.inpaint(self.image, hole, max(3, int(0.02 * self._fw)), cv2.INPAINT_TELEA)
+        self._image_rgba = cv2.cvtColor(clean, cv2.COLOR_RGB2RGBA)
 
-        # Eyes (source coordinates): lid contours as functions of x, brow, iris.
+    def _eye_contours(self, lm: np.ndarray) -> None:
+        """Eyes (source coordinates): lid contours as functions of x, brow, iris."""
         self._eyes = []
         for side in (0, 1):
             up, lo = lm[list(EYE_UPPER[side])], lm[list(EYE_LOWER[side])]
@@ -572,7 +395,12 @@ class PortraitRenderer:
         k = GRID_STEP
         # Newton on s + f(s) = y with the field's Jacobian (fixed-point iteration diverges where the skin stretches
         # more than 2x, e.g. between a low brow and the eye when the brows go up).
-        jxx, jxy, jyx, jyy = _grad(fx, 1, k), _grad(fx, 0, k), _grad(fy, 1, k), _grad(fy, 0, k)
+        jxx, jxy, jyx, jyy = (
+            field_gradient(fx, 1, k),
+            field_gradient(fx, 0, k),
+            field_gradient(fy, 1, k),
+            field_gradient(fy, 0, k),
+        )
         jxx += 1
         jyy += 1
         det = jxx * jyy
@@ -589,7 +417,7 @@ class PortraitRenderer:
         bx, by = -fx, -fy
         mx, my = cv2.scaleAdd(bx, 1.0 / k, gx), cv2.scaleAdd(by, 1.0 / k, gy)
         f = cv2.remap(packed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)  # zero field outside
-        rx, ry, err = _residual(bx, by, f)
+        rx, ry, err = residual(bx, by, f)
         best_x, best_y, best_err = bx, by, err
         # Later iterates: keep each point's best (Newton can overshoot at the lip corners). A point whose residual
         # is below the remap's own resolution stops: its next step would move it by less than that. The second step
@@ -604,19 +432,19 @@ class PortraitRenderer:
         bx, by, rx, ry, f = bx[box], by[box], rx[box], ry[box], f[box]
         idx = None
         for it in range(1, n_iters + 1):
-            bx, by = _newton_step(bx, by, rx, ry, f, k)
+            bx, by = newton_step(bx, by, rx, ry, f, k)
             if idx is None:
                 mx, my = cv2.scaleAdd(bx, 1.0 / k, gx[box]), cv2.scaleAdd(by, 1.0 / k, gy[box])
                 f = cv2.remap(field, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-                rx, ry, err = _residual(bx, by, f)
+                rx, ry, err = residual(bx, by, f)
                 better = err < best_err[box]
                 np.copyto(best_x[box], bx, where=better)
                 np.copyto(best_y[box], by, where=better)
                 np.copyto(best_err[box], err, where=better)
             else:
                 mx, my = gx.ravel()[idx] + bx / k, gy.ravel()[idx] + by / k
-                f = _sample(field, mx, my)
-                rx, ry, err = _residual(bx, by, f)
+                f = sample_points(field, mx, my)
+                rx, ry, err = residual(bx, by, f)
                 better = err < best_err.ravel()[idx]
                 sel = idx[better]
                 best_x.ravel()[sel], best_y.ravel()[sel], best_err.ravel()[sel] = bx[better], by[better], err[better]
@@ -631,7 +459,7 @@ class PortraitRenderer:
             if not len(idx):
                 break
             bx, by, rx, ry, mx, my = (a.ravel()[going] for a in (bx, by, rx, ry, mx, my))
-            f = _sample(packed, mx, my)
+            f = sample_points(packed, mx, my)
         ay0, ay1, ax0, ax1 = self._aroi
         size = ((ax1 - ax0) * k, (ay1 - ay0) * k)
         up = cv2.resize(cv2.merge([best_x, best_y]), size, interpolation=cv2.INTER_LINEAR)

@@ -555,28 +555,42 @@ def randomize(
 
     ``words`` (``(start_s, end_s, word)``, as ``SpeechClip.words`` or ``Sample.meta["words"]``) tell where the
     pauses are (without them: from the clean signal's digital silence). ``record``, if given, is filled with
-    what was applied (JSON-serialisable; ``synth.make_sample`` stores it as ``meta["audio_domain"]``)."""
+    what was applied (JSON-serialisable; ``synth.make_sample`` stores it as ``meta["audio_domain"]``).
+
+    The stages run in a fixed order, each drawing from ``rng`` in turn, so a seed gives the same recording."""
     opts = DEFAULT_OPTIONS if options is None else options
     rec: dict = {} if record is None else record
     x = np.asarray(audio, dtype=np.float32)
     n = len(x)
     if n == 0:
         return x.copy()
-    r = lambda v, k=1: round(float(v), k)  # noqa: E731
     gaps = pauses(words, n / sr) if words is not None else _pauses_from_audio(x, sr)
 
     y = _speaker_sounds(rng, x, sr, gaps, opts, rec)
     if rng.random() < opts.reverb:
         rt60, drr = rng.uniform(*opts.rt60_s), rng.uniform(-3.0, 12.0)
         y = reverberate(y, room_ir(rng, sr, rt60, drr))
-        rec["reverb"] = {"rt60_s": r(rt60, 2), "drr_db": r(drr)}
-    speech_power = active_power(y, sr)  # SNRs are relative to the (reverberant) speech
+        rec["reverb"] = {"rt60_s": _r(rt60, 2), "drr_db": _r(drr)}
+    y = _add_noises(rng, y, sr, opts, rec)
+    y = _channel(rng, y, sr, opts, rec)
+    y = _set_level(rng, y, sr, opts, rec)
+    return np.clip(y, -1.0, 1.0).astype(np.float32)
 
+
+def _r(v, k: int = 1) -> float:
+    """A value as the record stores it: a float rounded to ``k`` decimals."""
+    return round(float(v), k)
+
+
+def _add_noises(rng: np.random.Generator, y: np.ndarray, sr: int, opts: DomainOptions, rec: dict) -> np.ndarray:
+    """Room tone, one or two noises and mains hum, each at its SNR relative to the (reverberant) speech."""
+    n = len(y)
+    speech_power = active_power(y, sr)
     if rng.random() < opts.room_tone:
         snr = rng.uniform(*opts.room_tone_snr_db)
         tone, corner = room_tone(rng, n, sr)
         y = mix_at_snr(y, tone, snr, sr, speech_power)
-        rec["room_tone"] = {"snr_db": r(snr), "corner_hz": corner}
+        rec["room_tone"] = {"snr_db": _r(snr), "corner_hz": corner}
     if rng.random() < opts.noise:
         weights = np.asarray(opts.noise_weights, np.float64)
         kinds = [NOISE_KINDS[int(rng.choice(len(NOISE_KINDS), p=weights / weights.sum()))]]
@@ -590,17 +604,21 @@ def randomize(
             noise, info = make_noise(rng, kind, n, sr)
             snr = rng.uniform(*opts.snr_db)
             y = mix_at_snr(y, noise, snr, sr, speech_power)
-            rec["noise"].append({**info, "snr_db": r(snr)})
+            rec["noise"].append({**info, "snr_db": _r(snr)})
     if rng.random() < opts.hum:
         sig, mains = hum(rng, n, sr)
         snr = rng.uniform(*opts.hum_snr_db)
         y = mix_at_snr(y, sig, snr, sr, speech_power)
-        rec["hum"] = {"hz": mains, "snr_db": r(snr)}
+        rec["hum"] = {"hz": mains, "snr_db": _r(snr)}
+    return y
 
+
+def _channel(rng: np.random.Generator, y: np.ndarray, sr: int, opts: DomainOptions, rec: dict) -> np.ndarray:
+    """What the recording chain does to the mix: clipping, a phone band or low-pass, a high-pass, a lossy codec."""
     if rng.random() < opts.clipping:
         over = rng.uniform(3.0, 18.0)
         y = np.clip(y * np.float32(10 ** (over / 20) / (np.abs(y).max() + 1e-12)), -1.0, 1.0)
-        rec["clipping_db"] = r(over)
+        rec["clipping_db"] = _r(over)
 
     if rng.random() < opts.phone:
         y = phone_band(y, sr)
@@ -622,23 +640,27 @@ def randomize(
             rec["codec"] = {"name": name, "kbps": kbps, "delay_samples": delay}
         except (ImportError, OSError, subprocess.SubprocessError, RuntimeError) as err:  # no ffmpeg: left uncoded
             rec["codec"] = {"name": name, "kbps": kbps, "error": type(err).__name__}
+    return y
 
-    # Level: the file's final gain (peak, or speech loudness with the peak kept at or below 0 dBFS).
+
+def _set_level(rng: np.random.Generator, y: np.ndarray, sr: int, opts: DomainOptions, rec: dict) -> np.ndarray:
+    """The file's final gain (peak, or speech loudness with the peak kept at or below 0 dBFS), then, sometimes,
+    a converter's noise floor."""
     peak = float(np.abs(y).max())
     lo, hi = opts.level_dbfs
     if peak > 0:
         if rng.random() < 0.5:
             target = rng.uniform(lo, max(lo, min(hi, -0.1)))
             gain = 10 ** (target / 20) / peak
-            rec["level"] = {"mode": "peak", "dbfs": r(target)}
+            rec["level"] = {"mode": "peak", "dbfs": _r(target)}
         else:
             target = rng.uniform(lo, max(lo, min(hi, -10.0)))  # louder speech than -10 dBFS: limited anyway
             gain = min(10 ** (target / 20) / np.sqrt(max(active_power(y, sr), 1e-30)), 0.999 / peak)
-            rec["level"] = {"mode": "loudness", "dbfs": r(target)}
+            rec["level"] = {"mode": "loudness", "dbfs": _r(target)}
         y = y * np.float32(gain)
-        rec["gain_db"] = r(20 * np.log10(gain), 2)
+        rec["gain_db"] = _r(20 * np.log10(gain), 2)
     if rng.random() < opts.converter_floor:
         floor = rng.uniform(-90.0, -80.0)  # RMS; uniform (rectangular) noise, as a converter's dither
-        y = y + np.float32(10 ** (floor / 20) * np.sqrt(12)) * (rng.random(n, dtype=np.float32) - np.float32(0.5))
-        rec["floor_dbfs"] = r(floor)
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
+        y = y + np.float32(10 ** (floor / 20) * np.sqrt(12)) * (rng.random(len(y), dtype=np.float32) - np.float32(0.5))
+        rec["floor_dbfs"] = _r(floor)
+    return y

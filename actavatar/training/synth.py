@@ -33,15 +33,8 @@ from ..errors import InputError
 from ..motion import MOTION_INDEX, MOTION_LIMITS, MOTION_NAMES
 from ..phases import Phase, PhasePlan
 from . import audio_domain as domain
-from .actions import (
-    MOODS,
-    add_action,
-    heldout_part,
-    idle_motion,
-    sample_action,
-    sample_base_prompt,
-    split_items,
-)
+from .action_motion import MOODS, add_action, idle_motion, sample_base_prompt
+from .actions import heldout_part, sample_action, split_items
 from .speech import SAMPLE_RATE, list_variants, list_voices, synthesize
 from .visemes import VISEME_CHANNELS, mouth_track
 

@@ -415,12 +415,8 @@ def _save_atomic(folder: Path, write) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) one stage. Returns the checkpoint folder with ``transformer/`` and ``scheduler/``."""
-    from accelerate import Accelerator
-    from diffusers import FlowMatchEulerDiscreteScheduler
-    from tqdm import tqdm
-
+def _check_config(cfg: TrainConfig) -> Path | None:
+    """Refuse a bad recipe before any data or model work; returns the ``init_from`` transformer folder (or None)."""
     if cfg.stage not in (1, 2):
         raise InputError(f"stage must be 1 or 2, not {cfg.stage}.")
     from .actions import ACTIONS
@@ -442,6 +438,98 @@ def train(cfg: TrainConfig) -> Path:
     init = Path(cfg.init_from) / "transformer" if cfg.init_from else None
     if init is not None and not (init / "config.json").is_file():
         raise InputError(f"init_from {cfg.init_from} has no transformer/ checkpoint: run stage 1 first.")
+    return init
+
+
+def _build_model(cfg: TrainConfig, init: Path | None) -> MotionDiT:
+    """A fresh MotionDiT, or the ``init_from`` one set up for this stage (its PACA mode, text tokens and schedule;
+    a stage-1 model gets the phase clock, starting as a no-op)."""
+    if init is None:
+        return MotionDiT(
+            dim=cfg.model_dim,
+            num_layers=cfg.model_layers,
+            schedule=cfg.schedule,
+            paca_mode=cfg.paca_mode,
+            text_pooled_token=cfg.text_pooled_token,
+            text_clause_tokens=cfg.text_clause_tokens,
+            phase_clock=cfg.phase_clock,
+        )
+    model = MotionDiT.from_pretrained(init, use_safetensors=True)
+    if cfg.phase_clock and model.phase_clock_embed is None:  # a stage-1 model: add the clock, starting as a no-op
+        stage1 = model
+        config = {k: v for k, v in stage1.config.items() if not k.startswith("_")}  # incl. _use_default_values
+        model = MotionDiT.from_config({**config, "phase_clock": True})
+        missing, unexpected = model.load_state_dict(stage1.state_dict(), strict=False)
+        if unexpected or any(not k.startswith("phase_clock_embed.") for k in missing):
+            raise InputError(f"init_from {cfg.init_from} does not match this model: {missing or unexpected}")
+    model.register_to_config(
+        paca_mode=cfg.paca_mode,
+        text_pooled_token=cfg.text_pooled_token,
+        text_clause_tokens=cfg.text_clause_tokens,
+    )
+    if cfg.schedule != model.config.schedule:  # schedule ablations: gates re-initialised for this stage
+        model.modality_schedule.reset(cfg.schedule)
+        model.register_to_config(schedule=cfg.schedule)
+    return model
+
+
+def _resume(accelerator, ema: MotionDiT, state_dir: Path) -> int:
+    """Load the saved training state (optimizer, model, EMA) if there is one; returns the step to continue from."""
+    if not (state_dir / "meta.json").is_file():
+        return 0
+    accelerator.load_state(str(state_dir / "accelerate"))
+    meta = json.loads((state_dir / "meta.json").read_text())
+    step = int(meta["step"])
+    from safetensors.torch import load_file
+
+    ema.load_state_dict(load_file(state_dir / "ema.safetensors"))
+    accelerator.print(f"resumed from step {step}")
+    return step
+
+
+def _save(accelerator, ema: MotionDiT, scheduler, out: Path, step: int, cfg: TrainConfig) -> None:
+    """Save the training state (to resume) and the checkpoint (EMA weights + scheduler), each folder atomically."""
+
+    def write_state(tmp: Path) -> None:
+        from safetensors.torch import save_file
+
+        accelerator.save_state(str(tmp / "accelerate"))
+        save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, tmp / "ema.safetensors")
+        (tmp / "meta.json").write_text(json.dumps({"step": step, "config": asdict(cfg)}))
+
+    if accelerator.is_main_process:
+        _save_atomic(out / "state", write_state)
+        _save_atomic(out / "transformer", lambda tmp: ema.save_pretrained(tmp, safe_serialization=True))
+        _save_atomic(out / "scheduler", lambda tmp: scheduler.save_pretrained(tmp))
+        (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+
+
+def _train_step(accelerator, model, ema: MotionDiT, optimizer, bank: ClipBank, rng, gen, cfg: TrainConfig, step: int):
+    """One optimizer step on a fresh batch, then the EMA update (its decay warms up over the first steps).
+    Returns the batch's loss."""
+    x0, cond, weight = bank.batch(rng, cfg, accelerator.device)
+    for group in optimizer.param_groups:
+        group["lr"] = _lr(step, cfg)
+    loss = flow_matching_loss(model, x0, cond, cfg, gen, weight)
+    optimizer.zero_grad(set_to_none=True)
+    accelerator.backward(loss)
+    if cfg.grad_clip:
+        accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    with torch.no_grad():
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        for p_ema, p in zip(ema.parameters(), accelerator.unwrap_model(model).parameters(), strict=True):
+            p_ema.lerp_(p.detach(), 1 - decay)
+    return float(loss.detach())
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) one stage. Returns the checkpoint folder with ``transformer/`` and ``scheduler/``."""
+    from accelerate import Accelerator
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from tqdm import tqdm
+
+    init = _check_config(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     accelerator = Accelerator()
@@ -464,33 +552,7 @@ def train(cfg: TrainConfig) -> Path:
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 
     torch.manual_seed(cfg.seed)
-    if init is not None:
-        model = MotionDiT.from_pretrained(init, use_safetensors=True)
-        if cfg.phase_clock and model.phase_clock_embed is None:  # a stage-1 model: add the clock, starting as a no-op
-            stage1 = model
-            config = {k: v for k, v in stage1.config.items() if not k.startswith("_")}  # incl. _use_default_values
-            model = MotionDiT.from_config({**config, "phase_clock": True})
-            missing, unexpected = model.load_state_dict(stage1.state_dict(), strict=False)
-            if unexpected or any(not k.startswith("phase_clock_embed.") for k in missing):
-                raise InputError(f"init_from {cfg.init_from} does not match this model: {missing or unexpected}")
-        model.register_to_config(
-            paca_mode=cfg.paca_mode,
-            text_pooled_token=cfg.text_pooled_token,
-            text_clause_tokens=cfg.text_clause_tokens,
-        )
-        if cfg.schedule != model.config.schedule:  # schedule ablations: gates re-initialised for this stage
-            model.modality_schedule.reset(cfg.schedule)
-            model.register_to_config(schedule=cfg.schedule)
-    else:
-        model = MotionDiT(
-            dim=cfg.model_dim,
-            num_layers=cfg.model_layers,
-            schedule=cfg.schedule,
-            paca_mode=cfg.paca_mode,
-            text_pooled_token=cfg.text_pooled_token,
-            text_clause_tokens=cfg.text_clause_tokens,
-            phase_clock=cfg.phase_clock,
-        )
+    model = _build_model(cfg, init)
     model.train()
     ema = MotionDiT.from_config(model.config)
     ema.load_state_dict(model.state_dict())
@@ -498,77 +560,31 @@ def train(cfg: TrainConfig) -> Path:
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     model, optimizer = accelerator.prepare(model, optimizer)
 
-    state_dir, step = out / "state", 0
-    if (state_dir / "meta.json").is_file():
-        accelerator.load_state(str(state_dir / "accelerate"))
-        meta = json.loads((state_dir / "meta.json").read_text())
-        step = int(meta["step"])
-        from safetensors.torch import load_file
-
-        ema.load_state_dict(load_file(state_dir / "ema.safetensors"))
-        accelerator.print(f"resumed from step {step}")
+    step = _resume(accelerator, ema, out / "state")
     rng = np.random.default_rng([cfg.seed, accelerator.process_index, step])
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + accelerator.process_index * 7919 + step)
     scheduler = FlowMatchEulerDiscreteScheduler()
-
-    def save(final: bool = False) -> None:
-        unwrapped = accelerator.unwrap_model(model)
-
-        def write_state(tmp: Path) -> None:
-            from safetensors.torch import save_file
-
-            accelerator.save_state(str(tmp / "accelerate"))
-            save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, tmp / "ema.safetensors")
-            (tmp / "meta.json").write_text(json.dumps({"step": step, "config": asdict(cfg)}))
-
-        if accelerator.is_main_process:
-            _save_atomic(state_dir, write_state)
-            _save_atomic(out / "transformer", lambda tmp: ema.save_pretrained(tmp, safe_serialization=True))
-            _save_atomic(out / "scheduler", lambda tmp: scheduler.save_pretrained(tmp))
-            (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
-        del unwrapped
 
     log = open(out / "log.jsonl", "a", encoding="utf-8") if accelerator.is_main_process else None
     bar = tqdm(total=cfg.steps, initial=step, desc=f"stage {cfg.stage}", disable=not accelerator.is_main_process)
     running, t0 = None, time.perf_counter()
     while step < cfg.steps:
-        x0, cond, weight = bank.batch(rng, cfg, accelerator.device)
-        for group in optimizer.param_groups:
-            group["lr"] = _lr(step, cfg)
-        loss = flow_matching_loss(model, x0, cond, cfg, gen, weight)
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        if cfg.grad_clip:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        with torch.no_grad():
-            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-            for p_ema, p in zip(ema.parameters(), accelerator.unwrap_model(model).parameters(), strict=True):
-                p_ema.lerp_(p.detach(), 1 - decay)
+        value = _train_step(accelerator, model, ema, optimizer, bank, rng, gen, cfg, step)
         step += 1
-        value = float(loss.detach())
         running = value if running is None else 0.98 * running + 0.02 * value
         bar.update()
         bar.set_postfix(loss=f"{running:.4f}")
         if log is not None and (step % cfg.log_every == 0 or step == cfg.steps):
-            log.write(
-                json.dumps(
-                    {
-                        "step": step,
-                        "loss": round(running, 5),
-                        "lr": _lr(step, cfg),
-                        "elapsed_s": round(time.perf_counter() - t0, 1),
-                    }
-                )
-                + "\n"
-            )
+            elapsed = round(time.perf_counter() - t0, 1)
+            line = {"step": step, "loss": round(running, 5), "lr": _lr(step, cfg), "elapsed_s": elapsed}
+            log.write(json.dumps(line) + "\n")
             log.flush()
         if step % cfg.save_every == 0 or step == cfg.steps:
-            save()
+            _save(accelerator, ema, scheduler, out, step, cfg)
     bar.close()
     if log is not None:
         log.close()
     accelerator.wait_for_everyone()
     if not (out / "transformer" / "config.json").is_file():
-        save()
+        _save(accelerator, ema, scheduler, out, step, cfg)
     return out

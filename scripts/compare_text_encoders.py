@@ -69,7 +69,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import train_reader as tr  # noqa: E402
 
-from actavatar.reader import PhaseReader, clauses, forward, interpret, reader_classes  # noqa: E402
+from actavatar.reader import PhaseReader, clauses, reader_classes  # noqa: E402
 from actavatar.text import MAX_TOKENS, TextEncoder, mirror_text  # noqa: E402
 
 OUT = ROOT / "docs" / "results" / "experiments" / "text-encoders.json"
@@ -515,13 +515,8 @@ def reader_scores(enc: Encoder, cache: Path, data, seeds: list[int]) -> dict:
     adapter.save()
     encode_s = time.perf_counter() - t0
 
-    def val(w) -> float:  # train_reader.main's epoch choice (a closure there), on the same held-out sample
-        probs = iter(forward(w, val_x))
-        hits = []
-        for (text, want, _), parts in zip(heldout, val_parts, strict=True):
-            r = interpret(text, parts, [next(probs) for _ in parts])
-            hits.append(r.status == "ok" and {a.action for a in r.actions} == want)
-        return float(np.mean(hits))
+    def val(w) -> float:  # train_reader's epoch choice, on the same held-out sample
+        return tr.heldout_accuracy(w, heldout, val_parts, val_x)
 
     runs = []
     t1 = time.perf_counter()

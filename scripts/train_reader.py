@@ -168,6 +168,16 @@ def score(reader: PhaseReader, cases) -> dict:
     return out
 
 
+def heldout_accuracy(w, heldout, val_parts, val_x) -> float:
+    """Share of held-out texts read as exactly their actions: the epoch choice of ``train``."""
+    probs = iter(forward(w, val_x))
+    hits = []
+    for (text, want, _), parts in zip(heldout, val_parts, strict=True):
+        r = interpret(text, parts, [next(probs) for _ in parts])
+        hits.append(r.status == "ok" and {a.action for a in r.actions} == want)
+    return float(np.mean(hits))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(READER_PATH))
@@ -184,15 +194,7 @@ def main(argv=None) -> int:
     val_parts = [clauses(t) or [t] for t, _, _ in heldout]
     val_x = embed_all(reader, [c for parts in val_parts for c in parts])
 
-    def val(w) -> float:
-        probs = iter(forward(w, val_x))
-        hits = []
-        for (text, want, _), parts in zip(heldout, val_parts, strict=True):
-            r = interpret(text, parts, [next(probs) for _ in parts])
-            hits.append(r.status == "ok" and {a.action for a in r.actions} == want)
-        return float(np.mean(hits))
-
-    weights, _ = train(x, y, val, args.seed)
+    weights, _ = train(x, y, lambda w: heldout_accuracy(w, heldout, val_parts, val_x), args.seed)
     meta = {"classes": list(classes), "texts": len(items), "seed": args.seed}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, meta=np.array(json.dumps(meta)), **weights)

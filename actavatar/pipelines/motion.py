@@ -90,6 +90,22 @@ def guidance_branches(text_guidance: float, audio_guidance: float) -> int:
     return 3
 
 
+def step_hook(pipeline, bar, total_steps: int, callback_on_step_end=None, progress=None):
+    """The per-step hook of both tiers' denoising loops: the diffusers-style ``callback_on_step_end`` (which may
+    replace the latents), the progress bar and the ``progress("denoise", i, n)`` stream."""
+
+    def on_step(step: int, t, latents: torch.Tensor) -> torch.Tensor:
+        if callback_on_step_end is not None:
+            result = callback_on_step_end(pipeline, step, int(t), {"latents": latents})
+            latents = result.get("latents", latents) if result else latents
+        bar.update()
+        if progress:
+            progress("denoise", step + 1, total_steps)
+        return latents
+
+    return on_step
+
+
 def plan_windows(
     num_frames: int, window_frames: int, overlap_frames: int, first_window_frames: int | None
 ) -> list[tuple[int, int]]:
@@ -390,15 +406,7 @@ class ActAvatarMotionPipeline(DiffusionPipeline):
         emitted = 0  # frames handed to on_frames so far
 
         with self.progress_bar(total=total_steps) as bar:
-
-            def on_step(step: int, t, latents: torch.Tensor) -> torch.Tensor:
-                if callback_on_step_end is not None:
-                    result = callback_on_step_end(self, step, int(t), {"latents": latents})
-                    latents = result.get("latents", latents) if result else latents
-                bar.update()
-                if progress:
-                    progress("denoise", step + 1, total_steps)
-                return latents
+            on_step = step_hook(self, bar, total_steps, callback_on_step_end, progress)
 
             for w, (w0, w1) in enumerate(windows):
                 n = w1 - w0

@@ -54,7 +54,7 @@ from ..models.wan_actavatar import (
 )
 from ..phases import PhasePlan
 from ..results import GenerationResult, build_report, write_json_atomic
-from .motion import plan_windows
+from .motion import plan_windows, step_hook
 
 WEIGHTS_ENV = "ACTAVATAR_VIDEO_WEIGHTS"
 ADAPTER_DIR = "actavatar_adapter"
@@ -300,16 +300,9 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
         )
         t_diff, t_decode = time.perf_counter(), 0.0
 
-        with self.progress_bar(total=num_inference_steps * len(windows)) as bar:
-
-            def on_step(step: int, t, latents: torch.Tensor) -> torch.Tensor:
-                if callback_on_step_end is not None:
-                    result = callback_on_step_end(self, step, int(t), {"latents": latents})
-                    latents = result.get("latents", latents) if result else latents
-                bar.update()
-                if progress:
-                    progress("denoise", step + 1, num_inference_steps * len(windows))
-                return latents
+        total_steps = num_inference_steps * len(windows)
+        with self.progress_bar(total=total_steps) as bar:
+            on_step = step_hook(self, bar, total_steps, callback_on_step_end, progress)
 
             for w, (w0, w1) in enumerate(windows):
                 n, c = w1 - w0, self.vae_scale_factor_temporal

@@ -26,6 +26,15 @@ _SIDE = re.compile(r"(?<![A-Za-z])(left|right|Left|Right|LEFT|RIGHT)(?=ward|(?![
 _SWAP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "LEFT": "RIGHT", "RIGHT": "LEFT"}
 
 
+def with_side(clause: str, side: str) -> str:
+    """A clause that names no side, completed with one ("turns her head away" -> "turns her head away to the left"):
+    the one wording of an added side, in the training texts (``training.actions``) and in the users' texts that the
+    pipeline completes before encoding them (``reader.resolve_sides``)."""
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    return f"{clause.rstrip()} to the {side}"
+
+
 def mirror_text(text: str) -> str:
     """``text`` with left and right swapped ("leftward", "left-eye" too; "brightly" untouched): what the same text
     says about the motion seen in a mirror (``actavatar.motion.mirror_motion``)."""

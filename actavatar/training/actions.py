@@ -5,7 +5,9 @@ Every action has a canonical ``label`` (``"nod"``, ``"tilt_left"``; a combinatio
 nod"), figurative ones ("bobs his head"), negations that leave the action ("smiles without moving her head"),
 states ("with her head tilted to the left"), noun phrases ("a nod") and the second person ("you nod"). The bank is
 data, ``actions.toml`` (read with ``tomllib``). Turns, tilts and glances also have phrasings that name no side
-("turns her head away"): drawn for either side's label, with ``ActionPart.side_stated`` False. Phrasings are split
+("turns her head away"): drawn for either side's label, which the text then names (``text.with_side``: "... away
+to the left"), as the pipeline completes a user's text that names no side; ``ActionPart.side_stated`` is False for
+them. Phrasings are split
 deterministically (by a hash of the text) into a training set and a held-out set that is never used for training,
 and so are some modifier words and base prompt templates. The generator picks the text, but always knows the label
 and parameters it stands for.
@@ -34,6 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from ..text import with_side
 
 SPLITS = ("train", "heldout")
 HELDOUT_SHARE = 0.2  # of phrasings, modifier words and base templates
@@ -258,8 +262,9 @@ _TAKES_SPEED = set(ACTION_LABELS) - {"stay_still", "blink_rapidly"}
 class ActionPart:
     """One atomic action with its modifiers (``count=None``: as many repetitions as fit naturally).
 
-    ``side_stated=False``: a sided action (``turn_left``) whose text names no side ("turns her head away"); the
-    motion goes to the label's side, and an evaluation should accept either side."""
+    ``side_stated=False``: a sided action (``turn_left``) phrased without its side ("turns her head away"), whose
+    side was then added to the text (``text.with_side``: "... away to the left"), as the pipeline completes a user's
+    text that names no side."""
 
     label: str
     intensity: float = 1.0
@@ -281,7 +286,7 @@ class ActionSpec:
 
     @property
     def sides_stated(self) -> tuple[bool, ...]:
-        """Per part: False for a sided action whose text names no side (either side is right)."""
+        """Per part: False for a sided action phrased without its side (the side was added by ``text.with_side``)."""
         return tuple(p.side_stated for p in self.parts)
 
 
@@ -405,7 +410,7 @@ def _clause(
     if form == "gerund":
         phrase, stated = _gerund(action, rng, split, sideless_prob)
         text, part = _modified(phrase, rng, split, action, "verb", stated)
-        return text, part, "verb"
+        return _side_named(text, part), part, "verb"
     if form == "phrase" and action.repeatable and action.count_nouns and rng.random() < 0.1:
         number = _pick(rng, _split(tuple(COUNT_NOUN_WORDS), split, "count-noun"))
         text = f"{number} {_pick(rng, action.count_nouns_for(split) or action.count_nouns)}"
@@ -420,7 +425,12 @@ def _clause(
     if form == "later" and style == "you":
         phrase, style = phrase[4:], "verb"
     text, part = _modified(phrase, rng, split, action, style, stated)
-    return text, part, style
+    return _side_named(text, part), part, style
+
+
+def _side_named(text: str, part: ActionPart) -> str:
+    """A sideless phrasing completed with its label's side, as ``reader.resolve_sides`` completes a user's text."""
+    return text if part.side_stated else with_side(text, part.label.rpartition("_")[2])
 
 
 def _draw_label(rng: np.random.Generator, combo_prob: float, triple_prob: float) -> str:

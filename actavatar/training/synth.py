@@ -47,8 +47,9 @@ FORMAT_VERSION = 1
 # opening (raised eyebrows, laughing) fades out in the speech's pauses; optional audio domain randomisation. 4: the
 # phrasing bank in actions.toml (40+ phrasings per action in several styles, sideless turns/tilts/glances, more
 # modifiers, three-action combinations); meta["sides_stated"] per phase and part; an action that moves no head angle
-# holds the head steadier (actions.HEAD_HOLD).
-SYNTHESIS_VERSION = 4
+# holds the head steadier (actions.HEAD_HOLD). 5: a sideless turn, tilt or glance names its side at the end of its
+# clause (text.with_side), as the pipeline completes a user's text that names none.
+SYNTHESIS_VERSION = 5
 _MOUTH = [MOTION_INDEX[c] for c in VISEME_CHANNELS]
 _LOW = np.array([MOTION_LIMITS[n][0] for n in MOTION_NAMES], np.float32)
 _HIGH = np.array([MOTION_LIMITS[n][1] for n in MOTION_NAMES], np.float32)

@@ -22,7 +22,7 @@ from . import defaults
 from .audio import SAMPLE_RATE, load_audio, num_video_frames
 from .errors import Cancelled, InputError
 from .phases import PhasePlan, as_plan
-from .reader import read_phases
+from .reader import read_phases, resolve_sides
 from .results import GenerationResult, build_report, write_json_atomic
 from .tempfiles import sweep_stale_temps
 from .vad import find_speech, gap_notes, mouth_rest_weights
@@ -133,7 +133,7 @@ def generate(
         )  # fmt: skip
     if out is not None and Path(out).suffix.lower() != ".mp4":
         raise InputError(f"Output {Path(out).name} must end in .mp4.")
-    inputs = _read_inputs(audio, phases, prompt, clip_phases)
+    inputs = _read_inputs(audio, phases, prompt, clip_phases, seed)
     if progress is not None and not pipeline_loaded(checkpoint):
         progress("load", 0, 1)  # the first run loads the model and the face tracker: seconds with no other progress
     renderer, descriptor = _prepare_portrait(portrait, out, size, inputs.notes)
@@ -150,34 +150,36 @@ def generate(
         schedule=schedule,
         seed=seed,
         progress=progress,
-        mouth_rest=mouth_rest_weights(inputs.plan, inputs.speech, num_video_frames(len(inputs.wave), fps), fps),
+        mouth_rest=mouth_rest_weights(inputs.performed, inputs.speech, num_video_frames(len(inputs.wave), fps), fps),
     )
     video_path = None
     if out is None:
-        result = pipe(inputs.wave, inputs.plan, descriptor, **options)
+        result = pipe(inputs.wave, inputs.performed, descriptor, **options)
         timings = dict(result.timings_s)
     else:
         result, timings, video_path = _generate_streaming(
-            pipe, inputs.wave, inputs.plan, descriptor, options, renderer, out, audio, fps, progress
+            pipe, inputs.wave, inputs.performed, descriptor, options, renderer, out, audio, fps, progress
         )
     timings["voice_activity"] = inputs.t_speech  # Silero VAD on the whole clip, before the pipeline's own "encode"
     timings["total"] = time.perf_counter() - t0
-
-    settings = {
-        "steps": steps,
-        "text_guidance": text_guidance,
-        "audio_guidance": audio_guidance,
-        "guidance_min_sigma": guidance_min_sigma,
-        "mirror_sampling": bool(mirror_sampling),
-        "paca": paca or pipe.transformer.config.paca_mode,
-        "schedule": schedule or pipe.transformer.config.schedule,
-        "size": size,
-        "frame_size": list(renderer.frame_size) if renderer is not None else None,
-    }
-    data = _report_data(result, inputs, seed, timings, settings)
+    data = _report_data(result, inputs, seed, timings, _settings(pipe, options, size, renderer))
     if report is not None:
         write_json_atomic(report, data)
     return GenerationResult(Path(video_path) if video_path else None, data, result.motion)
+
+
+def _settings(pipe, options: dict, size: int, renderer) -> dict:
+    """The report's settings: the sampling options as run (the checkpoint's own PACA mode and schedule where none
+    was asked for), the portrait size and the rendered frame size."""
+    config = pipe.transformer.config
+    return {
+        "steps": options["num_inference_steps"],
+        **{k: options[k] for k in ("text_guidance", "audio_guidance", "guidance_min_sigma", "mirror_sampling")},
+        "paca": options["paca_mode"] or config.paca_mode,
+        "schedule": options["schedule"] or config.schedule,
+        "size": size,
+        "frame_size": list(renderer.frame_size) if renderer is not None else None,
+    }
 
 
 def _report_data(result, inputs: _Inputs, seed: int, timings: dict, settings: dict) -> dict:
@@ -235,7 +237,8 @@ def _generate_video_tier(portrait, audio, phases, prompt, out, report, weights, 
 class _Inputs:
     """The checked plan and audio of one run, with what the phase reader and the voice detector found in them."""
 
-    plan: PhasePlan
+    plan: PhasePlan  # as the user wrote it (the report's phases)
+    performed: PhasePlan  # what the model is given: ``plan`` with the sides the seed picked (``resolve_sides``)
     wave: np.ndarray
     notes: list[str]  # for the report: clipped phases, reader warnings, long pauses, portrait notes
     readings: list
@@ -243,9 +246,10 @@ class _Inputs:
     t_speech: float  # seconds the voice detector took
 
 
-def _read_inputs(audio, phases, prompt, clip_phases: bool) -> _Inputs:
+def _read_inputs(audio, phases, prompt, clip_phases: bool, seed: int) -> _Inputs:
     """Load the audio and check the plan against it (``clip_phases``: trim instead of rejecting), read the phases'
-    texts and find the speech, so every input error is raised before the model or the portrait is loaded."""
+    texts (a side for each turn, tilt or glance that names none, from ``seed``) and find the speech, so every input
+    error is raised before the model or the portrait is loaded."""
     plan = as_plan(phases, prompt)
     wave = load_audio(audio)
     duration = len(wave) / SAMPLE_RATE
@@ -253,13 +257,14 @@ def _read_inputs(audio, phases, prompt, clip_phases: bool) -> _Inputs:
     if clip_phases:
         plan, notes = plan.clipped(duration)
     plan = plan.validate(duration)
-    readings = read_phases([p.text for p in plan.phases])
+    performed, readings = resolve_sides(plan, read_phases([p.text for p in plan.phases]), seed)
+    performed = performed.validate(duration)
     notes.extend(w for r in readings if (w := r.warning()))
     t_speech = time.perf_counter()
     speech = find_speech(wave, Path(audio).name if isinstance(audio, str | Path) else "the audio")
     t_speech = time.perf_counter() - t_speech
     notes.extend(gap_notes(speech, duration))
-    return _Inputs(plan, wave, notes, readings, speech, t_speech)
+    return _Inputs(plan, performed, wave, notes, readings, speech, t_speech)
 
 
 def _prepare_portrait(portrait, out, size: int, notes: list[str]):

@@ -9,7 +9,9 @@ all-MiniLM-L6-v2 states the motion model is conditioned on) reads each phase tex
   other people), or nothing at all ("not understood"), trained on ``actavatar/training/unperformable.toml``.
 
 Side, size and count are then read from the words that the training generator uses for them (``left``/``right``,
-``INTENSITY_WORDS``, ``COUNT_WORDS``): a side-free text gets "no side named" and a warning to name one.
+``INTENSITY_WORDS``, ``COUNT_WORDS``). A turn, tilt or glance that names no side ("looks away") is performed to a side
+that the seed picks: ``resolve_sides`` completes its clause (``text.with_side``: "looks away to the left", the same
+completion the training texts get), and the reading and a note say which side was picked.
 
 The weights (about 0.6 MB) are made by ``python scripts/train_reader.py``; it reports the reader's accuracy on the
 frozen external phrasings (``actavatar/evaluation/external_phrasings.json``), which it never trains on.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +55,8 @@ _NAMES = {
     "glance": "glance",
     "stay_still": "hold still",
 }
-# Side-free texts of these classes mostly do not happen with the shipped weights (external side-free style: 21 %).
-_SIDE_FREE_WARNED = frozenset({"tilt", "turn", "glance"})
+# Classes whose text is completed with a side the seed picks when it names none (``resolve_sides``).
+SIDE_PICKED = frozenset({"tilt", "turn", "glance"})
 
 _KIND_NAMES = {
     "hands": "hand gestures",
@@ -84,13 +86,17 @@ class ReadAction:
     side: str = ""  # "left" | "right" | "either" (sided classes only)
     size: str = ""  # "small" | "large" | "" (normal)
     count: int | None = None
+    clause: str = ""  # the words of the text it was read from
+    side_picked: bool = False  # the text named no side; ``side`` was picked by the seed (``resolve_sides``)
 
     def describe(self) -> str:
         words = [_NAMES[self.action]]
         if self.side == "either":
-            words.append("(no side named)")
+            words.append("(no side named: the seed picks one)" if self.action in SIDE_PICKED else "(no side named)")
         elif self.side:
             words.append(f"to her {self.side}" if self.action != "wink" else f"({self.side} eye)")
+            if self.side_picked:
+                words.append("(no side named: picked by the seed)")
         if self.size:
             words.insert(0, self.size)
         if self.count:
@@ -108,6 +114,7 @@ class Reading:
     confidence: float = 0.0  # the probability of the status's reading
     kind: str = "action"  # for "unperformable": which kind of thing the text asks for
     closest: tuple[ReadAction, ...] = field(default=())  # for "unperformable"/"not_understood": the nearest actions
+    performed: str = ""  # the text the model is given, when ``resolve_sides`` completed it with a side
 
     def describe(self) -> str:
         if self.status == "ok":
@@ -130,13 +137,33 @@ class Reading:
                 f"Phase '{self.text}' is not understood as a face or head action, so it may do nothing: describe "
                 f"a head, eye, brow or mouth movement (e.g. 'nods twice', 'smiles', 'raises her eyebrows')."
             )
-        free = [_NAMES[a.action] for a in self.actions if a.side == "either" and a.action in _SIDE_FREE_WARNED]
-        if free:  # the shipped weights perform about a fifth of these (docs/EXPERIMENTS.md, Phrasings)
+        picked = [f"{_NAMES[a.action]} to her {a.side}" for a in self.actions if a.side_picked]
+        if picked:
             return (
-                f"Phase '{self.text}' names no side for its {' and '.join(free)}, so it may not happen: add 'to the "
-                f"left' or 'to the right'."
+                f"Phase '{self.text}' names no side, so the seed picked one: {' and '.join(picked)}. Add 'to the "
+                f"left' or 'to the right' to choose."
             )
         return None
+
+    def with_sides(self, pick) -> Reading:
+        """This reading with a side for each turn, tilt or glance that names none (``pick()`` -> "left" | "right"),
+        and ``performed``: the text with those clauses completed (``text.with_side``)."""
+        from .text import with_side
+
+        if self.status != "ok" or not any(a.side == "either" and a.action in SIDE_PICKED for a in self.actions):
+            return self
+        text, actions = self.text, []
+        for a in self.actions:
+            if a.side == "either" and a.action in SIDE_PICKED:
+                a = replace(a, side=pick(), side_picked=True)
+                at = text.find(a.clause) if a.clause else -1
+                if at < 0:  # not expected (clauses are substrings): complete the whole text instead
+                    text = with_side(text, a.side)
+                else:
+                    end = at + len(a.clause)
+                    text = text[:at] + with_side(a.clause, a.side) + text[end:]
+            actions.append(a)
+        return replace(self, actions=tuple(actions), performed=text)
 
     def to_dict(self) -> dict:
         """JSON-shaped (lists, not tuples): the in-memory report equals the one read back from its file."""
@@ -279,6 +306,7 @@ def interpret(text: str, parts: list[str], probs: list[np.ndarray]) -> Reading:
                 _side(clause, text) if name in SIDED else "",
                 _intensity(clause) if name != "stay_still" else "",
                 _count(clause) if name in COUNTED else None,
+                clause,
             )
         confidence = float(np.prod([a.probability for a in actions.values()]))
         return Reading(text, "ok", tuple(actions.values())[:3], confidence)
@@ -288,6 +316,19 @@ def interpret(text: str, parts: list[str], probs: list[np.ndarray]) -> Reading:
         conf, kind, p = max(kinds, key=lambda k: k[0])
         return Reading(text, "unperformable", (), conf, kind, _near(mean, n_act))
     return Reading(text, "not_understood", (), float(mean[-1]), "none", _near(mean, n_act))
+
+
+def resolve_sides(plan, readings: list[Reading], seed: int):
+    """``(plan, readings)`` with a side picked for every turn, tilt or glance that names none: the plan's texts are
+    completed with it ("looks away" -> "looks away to the left": what the model is given; ``Reading.performed``), and
+    the readings say so. The side is drawn from ``seed`` and the phase's index, so another seed may pick the other."""
+    phases, out = [], []
+    for i, (phase, reading) in enumerate(zip(plan.phases, readings, strict=True)):
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, i])
+        reading = reading.with_sides(lambda rng=rng: ("left", "right")[int(rng.integers(2))])
+        out.append(reading)
+        phases.append(replace(phase, text=reading.performed) if reading.performed else phase)
+    return replace(plan, phases=tuple(phases)), out
 
 
 _DEFAULT: PhaseReader | None = None

@@ -248,3 +248,21 @@ def test_mirror_sampling_option_reaches_the_report_from_the_api_and_both_clis(ti
     assert parse(base).mirror_sampling is True
     assert parse([*base, "--no-mirror-sampling"]).mirror_sampling is False
     assert parse(["eval"]).mirror_sampling is True and parse(["eval", "--no-mirror-sampling"]).mirror_sampling is False
+
+
+def test_guidance_and_window_seams_are_the_same_for_both_tiers():
+    import torch
+
+    from actavatar.pipelines import video
+    from actavatar.pipelines.motion import cross_fade, guided_velocity
+
+    assert video.guided_velocity is guided_velocity and video.cross_fade is cross_fade
+    v_at, v_a, v_none = torch.tensor([3.0]), torch.tensor([2.0]), torch.tensor([0.5])
+    assert guided_velocity(v_at, v_a, v_none, 1.0, 1.0) == v_at  # weights of 1 leave the fully conditioned branch
+    assert guided_velocity(v_at, v_a, v_none, 2.0, 3.0) == 0.5 + 3.0 * 1.5 + 2.0 * 1.0
+    assert guided_velocity(v_at, v_a, None, 2.0, 1.0) == 2.0 + 2.0 * 1.0
+    with pytest.raises(ValueError, match="unconditioned"):
+        guided_velocity(v_at, v_a, None, 2.0, 1.5)
+    old, new = torch.zeros(2, 4, 1), torch.ones(2, 4, 1)  # (C, T, X): time on dim 1, as the video tier's frames
+    faded = cross_fade(old, new, dim=1)[0, :, 0]
+    assert torch.allclose(faded, torch.tensor([0.2, 0.4, 0.6, 0.8]))  # never one window's frame alone

@@ -10,7 +10,17 @@ import numpy as np
 import pytest
 
 from actavatar.evaluation.external import EXTERNAL_PATH as EXTERNAL
-from actavatar.reader import READER_PATH, ReadAction, Reading, action_class, clauses, read_phases, reader_classes
+from actavatar.phases import Phase, PhasePlan
+from actavatar.reader import (
+    READER_PATH,
+    ReadAction,
+    Reading,
+    action_class,
+    clauses,
+    read_phases,
+    reader_classes,
+    resolve_sides,
+)
 
 
 def test_weights_are_shipped_small_and_match_the_classes():
@@ -57,12 +67,26 @@ def test_side_size_and_count_are_read_per_clause():
     assert "×3" in r.describe() and "right" in r.describe()
 
 
-def test_a_turn_that_names_no_side_is_warned_and_a_sided_one_is_not():
-    free, sided, plain = read_phases(["turns her head away", "turns her head to the left", "nods twice"])
-    assert free.status == "ok" and [a.side for a in free.actions] == ["either"]
-    assert "no side named" in free.describe()
-    assert "names no side" in free.warning() and "to the left" in free.warning()
-    assert sided.warning() is None and plain.warning() is None
+def test_a_turn_that_names_no_side_gets_one_from_the_seed_and_says_which():
+    texts = ["turns her head away", "smiles and glances sideways", "turns her head to the left", "nods twice"]
+    plan = PhasePlan("a person", tuple(Phase(i, i + 0.9, t) for i, t in enumerate(texts)))
+    readings = read_phases(texts)
+    assert [a.side for a in readings[0].actions] == ["either"] and "the seed picks one" in readings[0].describe()
+    assert all(r.warning() is None for r in readings)  # before a side is picked there is nothing to warn about
+    sides = set()
+    for seed in range(8):
+        performed, picked = resolve_sides(plan, readings, seed)
+        assert performed == resolve_sides(plan, readings, seed)[0]  # the seed decides, nothing else
+        (turn,) = picked[0].actions
+        assert turn.side in ("left", "right") and turn.side_picked and turn.clause == "turns her head away"
+        assert performed.phases[0].text == f"turns her head away to the {turn.side}" == picked[0].performed
+        assert f"to her {turn.side}" in picked[0].describe() and "picked by the seed" in picked[0].describe()
+        assert "names no side" in picked[0].warning() and "'to the left' or 'to the right'" in picked[0].warning()
+        glance = {a.action: a for a in picked[1].actions}["glance"]
+        assert performed.phases[1].text == f"smiles and glances sideways to the {glance.side}"
+        assert performed.phases[2:] == plan.phases[2:] and picked[2:] == readings[2:]  # named sides, no sides
+        sides.add(turn.side)
+    assert sides == {"left", "right"}  # another seed may pick the other side
 
 
 @pytest.mark.parametrize("text,kind", [("waves his hand", "hands"), ("walks to the door", "walking")])

@@ -6,9 +6,10 @@ negations, combinations...). Nothing in it is trained on or tuned against.
 
 Each phase text is put on a held-out synthetic clip (its speech and its phase windows, the texts replaced in file
 order), the clip is generated, rendered, and its motion read back from the mp4 as in ``evaluate``. Per phase:
-detected or not (a side-free text such as "looks away" counts either side), the repetitions counted from the
-pixels where the text states a count, the action's size where it asks for a small or large one, and the motion in
-channels the text did not ask for (``metrics.off_target``). Results are reported per style.
+detected or not (a side-free text such as "looks away" must go to the side that the seed picked and the report
+names, ``reader.resolve_sides``; either side where the reader did not read the action), the repetitions counted
+from the pixels where the text states a count, the action's size where it asks for a small or large one, and the
+motion in channels the text did not ask for (``metrics.off_target``). Results are reported per style.
 """
 
 from __future__ import annotations
@@ -60,6 +61,19 @@ def assign(phases: list[dict], ds) -> list[tuple[int, list[tuple[Phase, dict]]]]
     return out
 
 
+def picked_sides(plan: PhasePlan, labels: list[str], seed: int) -> list[str]:
+    """``labels`` with each side-free part ("turn") given the side that ``generate(seed=seed)`` picks for it and
+    reports (``reader.resolve_sides``); a part the reader did not read as that action stays side-free."""
+    from ..reader import read_phases, resolve_sides
+
+    _, readings = resolve_sides(plan, read_phases([p.text for p in plan.phases]), seed)
+    out = []
+    for label, reading in zip(labels, readings, strict=True):
+        sides = {a.action: a.side for a in reading.actions if a.side_picked}
+        out.append("+".join(f"{part}_{sides[part]}" if part in sides else part for part in label.split("+")))
+    return out
+
+
 def _phase_extras(track, entry: dict, phase: Phase, performed_as: str) -> dict:
     extras = {"style": entry["style"], "text": entry["text"]}
     count = entry.get("count")
@@ -90,7 +104,7 @@ def evaluate_external(cfg: EvalConfig, path: str | Path = EXTERNAL_PATH, progres
         for n, (i, windows) in enumerate(plan_of):
             sample = ds[i]
             plan = PhasePlan(sample.plan.base, tuple(p for p, _ in windows))
-            labels = [e["label"] for _, e in windows]
+            labels = picked_sides(plan, [e["label"] for _, e in windows], seed=i)  # track_clip's seed
             portrait = portraits[i % len(portraits)]
             track, _ = track_clip(cfg, portrait, faces[portrait], sample.audio, sample.sample_rate, sample.fps,
                                   plan, i, Path(tmp))  # fmt: skip

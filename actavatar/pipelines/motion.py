@@ -90,6 +90,28 @@ def guidance_branches(text_guidance: float, audio_guidance: float) -> int:
     return 3
 
 
+def guided_velocity(
+    v_at: torch.Tensor, v_a: torch.Tensor, v_none: torch.Tensor | None, text_guidance: float, audio_guidance: float
+) -> torch.Tensor:
+    """Both tiers' two-condition guidance over [text+audio, audio only, neither] (InstructPix2Pix-style):
+    v = v_none + g_a (v_a - v_none) + g_t (v_at - v_a). ``v_none`` may be None only when g_a = 1 (it cancels)."""
+    if v_none is None:
+        if audio_guidance != 1.0:
+            raise ValueError("audio guidance other than 1 needs the unconditioned branch")
+        return v_a + text_guidance * (v_at - v_a)
+    return v_none + audio_guidance * (v_a - v_none) + text_guidance * (v_at - v_a)
+
+
+def cross_fade(old: torch.Tensor, new: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Both tiers' window seam: ``old`` (the previous window's overlap frames) fading into ``new`` (the same frames
+    regenerated) along the time axis ``dim``, the new window's weight rising linearly strictly between 0 and 1."""
+    k = old.shape[dim]
+    shape = [1] * old.dim()
+    shape[dim] = k
+    fade = torch.linspace(0, 1, k + 2, dtype=old.dtype, device=old.device)[1:-1].view(shape)
+    return (1 - fade) * old + fade * new
+
+
 def step_hook(pipeline, bar, total_steps: int, callback_on_step_end=None, progress=None):
     """The per-step hook of both tiers' denoising loops: the diffusers-style ``callback_on_step_end`` (which may
     replace the latents), the progress bar and the ``progress("denoise", i, n)`` stream."""
@@ -136,11 +158,8 @@ def stitch_window(
     into the previous window's output (attention averaged), so there is no seam; ``cols`` are the window's blocks'
     columns in the clip's attention (base first)."""
     if known:
-        fade = torch.linspace(0, 1, known + 2)[1:-1, None]
-        motion[w0 : w0 + known] = (1 - fade) * motion[w0 : w0 + known] + fade * new[:known]
-        motion[w0 + known : w1] = new[known:]
-    else:
-        motion[w0:w1] = new
+        motion[w0 : w0 + known] = cross_fade(motion[w0 : w0 + known], new[:known])
+    motion[w0 + known : w1] = new[known:]
     attention[w0 + known : w1][:, cols] = win_attn[known:]
     if known:
         attention[w0 : w0 + known][:, cols] = 0.5 * (attention[w0 : w0 + known][:, cols] + win_attn[:known])
@@ -163,15 +182,11 @@ class _Sampling:
         """Combine the branches' velocities: v = v_none + g_a (v_a - v_none) + g_t (v_at - v_a) (g_a = 1 cancels
         v_none, g_t = g_a = 1 leaves v_at). Also returns the text effect v_at - v_a (None on unguided steps, where
         ``v`` is v_at alone, per view)."""
-        if guided and self.branches == 3:
-            v_at, v_a, v_none = v.chunk(3)
-            delta = v_at - v_a
-            return v_none + self.audio_guidance * (v_a - v_none) + self.text_guidance * delta, delta
-        if guided:
-            v_at, v_a = v.chunk(2)
-            delta = v_at - v_a
-            return v_a + self.text_guidance * delta, delta
-        return v, None
+        if not guided:
+            return v, None
+        v_at, v_a, *none = v.chunk(self.branches)
+        v = guided_velocity(v_at, v_a, none[0] if none else None, self.text_guidance, self.audio_guidance)
+        return v, v_at - v_a
 
 
 @dataclass(frozen=True)

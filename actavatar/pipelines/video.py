@@ -54,7 +54,7 @@ from ..models.wan_actavatar import (
 )
 from ..phases import PhasePlan
 from ..results import GenerationResult, build_report, write_json_atomic
-from .motion import plan_windows, step_hook
+from .motion import cross_fade, guided_velocity, plan_windows, step_hook
 
 WEIGHTS_ENV = "ACTAVATAR_VIDEO_WEIGHTS"
 ADAPTER_DIR = "actavatar_adapter"
@@ -98,8 +98,7 @@ def stitch_video_window(video, attention, frames, per_frame_attn, w0: int, w1: i
     """Write a decoded window into the clip, in place: its first ``k`` frames (regenerated overlap) cross-faded into
     the previous window's, the rest as they are; its per-frame attention into the clip's columns ``cols``."""
     if k:
-        fade = torch.linspace(0, 1, k + 2)[1:-1].view(1, k, 1, 1)
-        video[:, w0 : w0 + k] = (1 - fade) * video[:, w0 : w0 + k] + fade * frames[:, :k]
+        video[:, w0 : w0 + k] = cross_fade(video[:, w0 : w0 + k], frames[:, :k], dim=1)
     video[:, w0 + k : w1] = frames[:, k:]
     attention[w0 + k : w1][:, cols] = per_frame_attn[k:]
 
@@ -265,18 +264,8 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
         """``image``: the portrait (PIL/array); ``audio``: 16 kHz mono; ``audio_features``: optional (T, C)
         video-rate wav2vec2 features (else computed from the ``wav2vec2/`` folder)."""
         timings, t_start = {}, time.perf_counter()
-        plan = self.check_inputs(
-            audio,
-            plan or PhasePlan(),
-            fps,
-            num_inference_steps,
-            height,
-            width,
-            window_frames,
-            overlap_frames,
-            paca_mode,
-            schedule,
-        )
+        plan = self.check_inputs(audio, plan or PhasePlan(), fps, num_inference_steps, height, width, window_frames,
+                                 overlap_frames, paca_mode, schedule)  # fmt: skip
         model = ActAvatarWan(self._transformer_for_schedule(schedule))
         total = num_video_frames(len(audio), fps)
         if progress:
@@ -411,7 +400,7 @@ class ActAvatarVideoPipeline(WanImageToVideoPipeline):
                 v_a = model(x, timestep, neg, image_embeds, paca_mode).sample.float()
                 drop = torch.ones(1, dtype=torch.bool, device=device)
                 v_none = model(x, timestep, neg, image_embeds, paca_mode, drop_audio=drop).sample.float()
-                v = v_none + audio_guidance * (v_a - v_none) + text_guidance * (v - v_a)
+                v = guided_velocity(v, v_a, v_none, text_guidance, audio_guidance)
             latents = scheduler.step(v, t, latents, return_dict=False)[0]
             meter.add(out.text_norm[:, 0], out.audio_norm[:, 0])
             if out.phase_attention is not None:

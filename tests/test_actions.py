@@ -296,3 +296,12 @@ def test_modifier_words_in_every_form():
     for s in specs:
         for p in s.parts:
             assert 0.7 <= p.intensity <= 1.4 and 0.6 <= p.speed <= 1.7
+
+
+def test_every_action_moves_by_data_or_by_one_program():
+    from actavatar.training.action_motion import HELD, PROGRAMS
+
+    assert set(HELD) | set(PROGRAMS) == set(ACTION_LABELS) and not set(HELD) & set(PROGRAMS)
+    assert HELD["stay_still"] == {}
+    tilt = HELD["tilt_left"]["head_roll"]
+    assert tilt.amplitude > 0 and HELD["tilt_right"]["head_roll"].amplitude == -tilt.amplitude

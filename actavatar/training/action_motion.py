@@ -167,79 +167,113 @@ HEAD_HOLD = 0.35  # share of the idle head-angle variation kept inside an action
 _LID_ACTIONS = {"close_eyes", "blink_rapidly", "wink_left", "wink_right", "laugh"}  # replace the idle blinks
 
 
-def _part_motion(part: ActionPart, t: np.ndarray, duration: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Channel -> values (added to the motion) for one action over window-relative times ``t``."""
-    a, speed, label = part.intensity, part.speed, part.label
-    ramp = float(np.clip(0.22 / speed, 0.1, 0.4))
-    env = _ramp(t, duration, min(ramp, duration / 3), min(ramp * 1.3, duration / 3))
-    fast_env = _ramp(t, duration, min(0.08, duration / 4), min(0.1, duration / 4))
-    jitter = float(rng.uniform(0.9, 1.1))  # person-to-person variation of the same action
-    a = a * jitter
-    if label == "nod":
-        starts, period = repetition_starts(duration, 0.6 / speed, part.count, cap=5)
-        pitch = 8.5 * a * _repeat(t, starts, period, _nod_shape)
-        return {"head_pitch": pitch, "head_ty": 0.0015 * pitch}
-    if label == "shake_head":
-        n, period = _cycles(duration, 0.6 / speed, part.count, cap=5)
-        if period < MIN_REP_PERIOD_S:  # "four times" in a short window: fewer, visible shakes
-            n = max(1, int(duration * 0.9 / MIN_REP_PERIOD_S))
-            period = min(MIN_REP_PERIOD_S, duration * 0.9 / n)
-        u = np.clip(t / period, 0, n)
-        taper = np.sin(np.pi * u / n) ** 0.5  # starts and ends at rest
-        return {"head_yaw": 11.0 * a * np.sin(2 * np.pi * u) * taper * (t < n * period)}
-    if label in ("tilt_left", "tilt_right"):
-        sign = 1.0 if label == "tilt_left" else -1.0
-        return {"head_roll": sign * 11.0 * a * env, "head_tx": sign * 0.01 * a * env}
-    if label in ("turn_left", "turn_right"):
-        sign = 1.0 if label == "turn_left" else -1.0
-        return {"head_yaw": sign * 20.0 * a * env, "gaze_x": sign * 0.1 * fast_env}
-    if label in ("look_up", "look_down"):
-        sign = -1.0 if label == "look_up" else 1.0
-        return {"head_pitch": sign * 12.0 * a * env, "gaze_y": sign * 0.35 * min(a, 1.2) * env}
-    if label == "smile":
-        return {"smile": 0.7 * a * env}
-    if label == "laugh":
-        bounce = 0.5 + 0.5 * np.sin(2 * np.pi * 4.5 * speed * t)
-        return {
-            "smile": 0.85 * a * env,
-            "blink_left": 0.4 * env,
-            "blink_right": 0.4 * env,
-            "jaw_open": (0.1 + 0.15 * bounce) * a * env,
-            "head_pitch": (-1.5 + 1.0 * bounce) * a * env,
+@dataclass(frozen=True)
+class HeldChannel:
+    """One channel of a held action (``[motion.<label>]`` in actions.toml): its offset at intensity 1."""
+
+    amplitude: float
+    envelope: str = "hold"  # "hold": the action's rise and fall; "fast": a quick rise and fall (eyes)
+    cap: float | None = None  # the intensity is capped here
+    intensity: bool = True  # False: the same size at any intensity
+
+    def values(self, a: float, envelopes: dict[str, np.ndarray]) -> np.ndarray:
+        env = envelopes[self.envelope]
+        if not self.intensity:
+            return self.amplitude * env
+        return self.amplitude * (a if self.cap is None else min(a, self.cap)) * env
+
+
+def _held(table: dict) -> dict[str, dict[str, HeldChannel]]:
+    out = {}
+    for label, channels in table.items():
+        if label not in ACTIONS or any(ch not in MOTION_INDEX for ch in channels):
+            raise ValueError(f"actions.toml [motion.{label}]: unknown action or channel")
+        out[label] = {
+            ch: HeldChannel(**spec) if isinstance(spec, dict) else HeldChannel(float(spec))
+            for ch, spec in channels.items()
         }
-    if label == "frown":
-        return {"smile": -0.7 * a * env, "brow_raise": -0.05 * a * env}
-    if label == "raise_eyebrows":
-        return {"brow_raise": 0.75 * a * env, "jaw_open": 0.1 * a * env}
-    if label == "furrow":
-        return {"brow_raise": -0.7 * a * env, "smile": -0.1 * a * env}
-    if label == "close_eyes":  # lids close fast even when "slowly": the eyes are shut for the whole core
-        rise = min(0.15 / speed, 0.25, duration / 4)
-        lids = _ramp(t, duration, rise, rise)
-        return {"blink_left": lids, "blink_right": lids}
-    if label == "blink_rapidly":
-        starts, period = repetition_starts(duration, 0.45, None, cap=16, min_count=2, min_period=0.28)
-        pulse = _repeat(t, starts, period, _blink_shape)
-        return {"blink_left": pulse, "blink_right": pulse}
-    if label in ("wink_left", "wink_right"):
-        n, period = _cycles(duration, 0.7 / speed, part.count, cap=1 if part.count is None else 8)
-        u = np.clip(t / period, 0, n)
-        # Each wink: a quick close, a short hold, a slower open.
-        phase = u - np.floor(u)
-        pulse = np.where(phase < 0.75, np.sin(np.pi * np.clip(phase / 0.75, 0, 1)) ** 0.6, 0.0)
-        pulse = pulse * (t < n * period)
-        eye, other = ("blink_right", "blink_left") if label == "wink_left" else ("blink_left", "blink_right")
-        return {eye: pulse, other: 0.1 * pulse, "smile": 0.1 * env}
-    if label == "pout":
-        return {"lip_pucker": 0.75 * a * env, "smile": -0.1 * a * env}
-    if label in ("glance_left", "glance_right"):
-        sign = 1.0 if label == "glance_left" else -1.0
-        return {"gaze_x": sign * 0.7 * min(a, 1.3) * fast_env}
-    if label == "lean_in":
-        return {"head_scale": 0.12 * a * env, "head_ty": 0.015 * a * env, "head_pitch": 1.0 * a * env}
-    if label == "stay_still":
-        return {}
-    raise KeyError(f"no motion program for action {label!r}")
+    return out
+
+
+HELD: dict[str, dict[str, HeldChannel]] = _held(_BANK["motion"])  # the held actions' motion, read from the data
+
+
+def _nod(part: ActionPart, t: np.ndarray, duration: float, a: float, env: dict) -> dict[str, np.ndarray]:
+    starts, period = repetition_starts(duration, 0.6 / part.speed, part.count, cap=5)
+    pitch = 8.5 * a * _repeat(t, starts, period, _nod_shape)
+    return {"head_pitch": pitch, "head_ty": 0.0015 * pitch}
+
+
+def _shake(part: ActionPart, t: np.ndarray, duration: float, a: float, env: dict) -> dict[str, np.ndarray]:
+    n, period = _cycles(duration, 0.6 / part.speed, part.count, cap=5)
+    if period < MIN_REP_PERIOD_S:  # "four times" in a short window: fewer, visible shakes
+        n = max(1, int(duration * 0.9 / MIN_REP_PERIOD_S))
+        period = min(MIN_REP_PERIOD_S, duration * 0.9 / n)
+    u = np.clip(t / period, 0, n)
+    taper = np.sin(np.pi * u / n) ** 0.5  # starts and ends at rest
+    return {"head_yaw": 11.0 * a * np.sin(2 * np.pi * u) * taper * (t < n * period)}
+
+
+def _laugh(part: ActionPart, t: np.ndarray, duration: float, a: float, env: dict) -> dict[str, np.ndarray]:
+    hold = env["hold"]
+    bounce = 0.5 + 0.5 * np.sin(2 * np.pi * 4.5 * part.speed * t)
+    return {
+        "smile": 0.85 * a * hold,
+        "blink_left": 0.4 * hold,
+        "blink_right": 0.4 * hold,
+        "jaw_open": (0.1 + 0.15 * bounce) * a * hold,
+        "head_pitch": (-1.5 + 1.0 * bounce) * a * hold,
+    }
+
+
+def _close_eyes(part: ActionPart, t: np.ndarray, duration: float, a: float, env: dict) -> dict[str, np.ndarray]:
+    rise = min(0.15 / part.speed, 0.25, duration / 4)  # lids close fast even when "slowly": shut for the whole core
+    lids = _ramp(t, duration, rise, rise)
+    return {"blink_left": lids, "blink_right": lids}
+
+
+def _blink_rapidly(part: ActionPart, t: np.ndarray, duration: float, a: float, env: dict) -> dict[str, np.ndarray]:
+    starts, period = repetition_starts(duration, 0.45, None, cap=16, min_count=2, min_period=0.28)
+    pulse = _repeat(t, starts, period, _blink_shape)
+    return {"blink_left": pulse, "blink_right": pulse}
+
+
+def _wink(part: ActionPart, t: np.ndarray, duration: float, a: float, env: dict) -> dict[str, np.ndarray]:
+    n, period = _cycles(duration, 0.7 / part.speed, part.count, cap=1 if part.count is None else 8)
+    u = np.clip(t / period, 0, n)
+    phase = u - np.floor(u)  # each wink: a quick close, a short hold, a slower open
+    pulse = np.where(phase < 0.75, np.sin(np.pi * np.clip(phase / 0.75, 0, 1)) ** 0.6, 0.0)
+    pulse = pulse * (t < n * period)
+    eye, other = ("blink_right", "blink_left") if part.label == "wink_left" else ("blink_left", "blink_right")
+    return {eye: pulse, other: 0.1 * pulse, "smile": 0.1 * env["hold"]}
+
+
+# Actions whose motion is a program rather than a held offset (``HELD``).
+PROGRAMS = {
+    "nod": _nod,
+    "shake_head": _shake,
+    "laugh": _laugh,
+    "close_eyes": _close_eyes,
+    "blink_rapidly": _blink_rapidly,
+    "wink_left": _wink,
+    "wink_right": _wink,
+}
+
+
+def _part_motion(part: ActionPart, t: np.ndarray, duration: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Channel -> values (added to the motion) for one action over window-relative times ``t``: its ``HELD``
+    offsets times an envelope, or its program (``PROGRAMS``)."""
+    ramp = float(np.clip(0.22 / part.speed, 0.1, 0.4))
+    envelopes = {
+        "hold": _ramp(t, duration, min(ramp, duration / 3), min(ramp * 1.3, duration / 3)),
+        "fast": _ramp(t, duration, min(0.08, duration / 4), min(0.1, duration / 4)),
+    }
+    a = part.intensity * float(rng.uniform(0.9, 1.1))  # person-to-person variation of the same action
+    if part.label in HELD:
+        return {ch: spec.values(a, envelopes) for ch, spec in HELD[part.label].items()}
+    if part.label in PROGRAMS:
+        return PROGRAMS[part.label](part, t, duration, a, envelopes)
+    raise KeyError(f"no motion program for action {part.label!r}")
 
 
 def add_action(

@@ -22,7 +22,7 @@ from . import defaults
 from .audio import SAMPLE_RATE, load_audio, num_video_frames
 from .errors import Cancelled, InputError
 from .phases import PhasePlan, as_plan
-from .reader import read_phases, resolve_sides
+from .reader import pick_sides, read_phases
 from .results import GenerationResult, build_report, write_json_atomic
 from .tempfiles import sweep_stale_temps
 from .vad import find_speech, gap_notes, mouth_rest_weights
@@ -238,7 +238,7 @@ class _Inputs:
     """The checked plan and audio of one run, with what the phase reader and the voice detector found in them."""
 
     plan: PhasePlan  # as the user wrote it (the report's phases)
-    performed: PhasePlan  # what the model is given: ``plan`` with the sides the seed picked (``resolve_sides``)
+    performed: PhasePlan  # what the model is given: ``plan`` with the sides the seed picked (``pick_sides``)
     wave: np.ndarray
     notes: list[str]  # for the report: clipped phases, reader warnings, long pauses, portrait notes
     readings: list
@@ -257,7 +257,7 @@ def _read_inputs(audio, phases, prompt, clip_phases: bool, seed: int) -> _Inputs
     if clip_phases:
         plan, notes = plan.clipped(duration)
     plan = plan.validate(duration)
-    performed, readings = resolve_sides(plan, read_phases([p.text for p in plan.phases]), seed)
+    performed, readings = pick_sides(plan, read_phases([p.text for p in plan.phases]), seed)
     performed = performed.validate(duration)
     notes.extend(w for r in readings if (w := r.warning()))
     t_speech = time.perf_counter()

@@ -10,7 +10,7 @@ all-MiniLM-L6-v2 states the motion model is conditioned on) reads each phase tex
 
 Side, size and count are then read from the words that the training generator uses for them (``left``/``right``,
 ``INTENSITY_WORDS``, ``COUNT_WORDS``). A turn, tilt or glance that names no side ("looks away") is performed to a side
-that the seed picks: ``resolve_sides`` completes its clause (``text.with_side``: "looks away to the left", the same
+that the seed picks: ``pick_sides`` completes its clause (``text.with_side``: "looks away to the left", the same
 completion the training texts get), and the reading and a note say which side was picked.
 
 The weights (about 0.6 MB) are made by ``python scripts/train_reader.py``; it reports the reader's accuracy on the
@@ -55,7 +55,7 @@ _NAMES = {
     "glance": "glance",
     "stay_still": "hold still",
 }
-# Classes whose text is completed with a side the seed picks when it names none (``resolve_sides``).
+# Classes whose text is completed with a side the seed picks when it names none (``pick_sides``).
 SIDE_PICKED = frozenset({"tilt", "turn", "glance"})
 
 _KIND_NAMES = {
@@ -87,7 +87,7 @@ class ReadAction:
     size: str = ""  # "small" | "large" | "" (normal)
     count: int | None = None
     clause: str = ""  # the words of the text it was read from
-    side_picked: bool = False  # the text named no side; ``side`` was picked by the seed (``resolve_sides``)
+    side_picked: bool = False  # the text named no side; ``side`` was picked by the seed (``pick_sides``)
 
     def describe(self) -> str:
         words = [_NAMES[self.action]]
@@ -114,7 +114,7 @@ class Reading:
     confidence: float = 0.0  # the probability of the status's reading
     kind: str = "action"  # for "unperformable": which kind of thing the text asks for
     closest: tuple[ReadAction, ...] = field(default=())  # for "unperformable"/"not_understood": the nearest actions
-    performed: str = ""  # the text the model is given, when ``resolve_sides`` completed it with a side
+    performed: str = ""  # the text the model is given, when ``pick_sides`` completed it with a side
 
     def describe(self) -> str:
         if self.status == "ok":
@@ -318,7 +318,7 @@ def interpret(text: str, parts: list[str], probs: list[np.ndarray]) -> Reading:
     return Reading(text, "not_understood", (), float(mean[-1]), "none", _near(mean, n_act))
 
 
-def resolve_sides(plan, readings: list[Reading], seed: int):
+def pick_sides(plan, readings: list[Reading], seed: int):
     """``(plan, readings)`` with a side picked for every turn, tilt or glance that names none: the plan's texts are
     completed with it ("looks away" -> "looks away to the left": what the model is given; ``Reading.performed``), and
     the readings say so. The side is drawn from ``seed`` and the phase's index, so another seed may pick the other."""

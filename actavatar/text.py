@@ -29,7 +29,7 @@ _SWAP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "LE
 def with_side(clause: str, side: str) -> str:
     """A clause that names no side, completed with one ("turns her head away" -> "turns her head away to the left"):
     the one wording of an added side, in the training texts (``training.actions``) and in the users' texts that the
-    pipeline completes before encoding them (``reader.resolve_sides``)."""
+    pipeline completes before encoding them (``reader.pick_sides``)."""
     if side not in ("left", "right"):
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
     return f"{clause.rstrip()} to the {side}"

@@ -17,9 +17,9 @@ from actavatar.reader import (
     Reading,
     action_class,
     clauses,
+    pick_sides,
     read_phases,
     reader_classes,
-    resolve_sides,
 )
 
 
@@ -75,8 +75,8 @@ def test_a_turn_that_names_no_side_gets_one_from_the_seed_and_says_which():
     assert all(r.warning() is None for r in readings)  # before a side is picked there is nothing to warn about
     sides = set()
     for seed in range(8):
-        performed, picked = resolve_sides(plan, readings, seed)
-        assert performed == resolve_sides(plan, readings, seed)[0]  # the seed decides, nothing else
+        performed, picked = pick_sides(plan, readings, seed)
+        assert performed == pick_sides(plan, readings, seed)[0]  # the seed decides, nothing else
         (turn,) = picked[0].actions
         assert turn.side in ("left", "right") and turn.side_picked and turn.clause == "turns her head away"
         assert performed.phases[0].text == f"turns her head away to the {turn.side}" == picked[0].performed

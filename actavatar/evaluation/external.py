@@ -7,7 +7,7 @@ negations, combinations...). Nothing in it is trained on or tuned against.
 Each phase text is put on a held-out synthetic clip (its speech and its phase windows, the texts replaced in file
 order), the clip is generated, rendered, and its motion read back from the mp4 as in ``evaluate``. Per phase:
 detected or not (a side-free text such as "looks away" must go to the side that the seed picked and the report
-names, ``reader.resolve_sides``; either side where the reader did not read the action), the repetitions counted
+names, ``reader.pick_sides``; either side where the reader did not read the action), the repetitions counted
 from the pixels where the text states a count, the action's size where it asks for a small or large one, and the
 motion in channels the text did not ask for (``metrics.off_target``). Results are reported per style.
 """
@@ -63,10 +63,10 @@ def assign(phases: list[dict], ds) -> list[tuple[int, list[tuple[Phase, dict]]]]
 
 def picked_sides(plan: PhasePlan, labels: list[str], seed: int) -> list[str]:
     """``labels`` with each side-free part ("turn") given the side that ``generate(seed=seed)`` picks for it and
-    reports (``reader.resolve_sides``); a part the reader did not read as that action stays side-free."""
-    from ..reader import read_phases, resolve_sides
+    reports (``reader.pick_sides``); a part the reader did not read as that action stays side-free."""
+    from ..reader import pick_sides, read_phases
 
-    _, readings = resolve_sides(plan, read_phases([p.text for p in plan.phases]), seed)
+    _, readings = pick_sides(plan, read_phases([p.text for p in plan.phases]), seed)
     out = []
     for label, reading in zip(labels, readings, strict=True):
         sides = {a.action: a.side for a in reading.actions if a.side_picked}

@@ -429,7 +429,7 @@ def _clause(
 
 
 def _side_named(text: str, part: ActionPart) -> str:
-    """A sideless phrasing completed with its label's side, as ``reader.resolve_sides`` completes a user's text."""
+    """A sideless phrasing completed with its label's side, as ``reader.pick_sides`` completes a user's text."""
     return text if part.side_stated else with_side(text, part.label.rpartition("_")[2])
 
 

@@ -101,6 +101,31 @@ def test_the_side_word_decides_the_side_for_every_seed(pipe, speech, text, chann
     assert (sign * np.array(medians) > 3).all(), medians
 
 
+@pytest.mark.parametrize(
+    ("text", "channel"), [("turns her head away", "head_yaw"), ("a curious head tilt", "head_roll")]
+)
+def test_a_text_that_names_no_side_goes_to_the_side_the_report_names(tmp_path, speech, text, channel):
+    """No side named: the seed picks one (``reader.pick_sides``), the report says which, and the head goes there,
+    with full size (not the speech's own sway). Over 4 seeds both sides come up."""
+    import soundfile as sf
+
+    from actavatar import generate
+
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, speech, 16000)
+    plan = {"base": "a person talking to the camera", "phases": [{"start": 2.0, "end": 4.5, "text": text}]}
+    sides = []
+    for seed in range(4):
+        result = generate(None, wav, plan, seed=seed)
+        (action,) = result.report["understood_as"][0]["actions"]
+        assert action["side_picked"] and any("names no side" in n for n in result.report["notes"])
+        t = (np.arange(len(result.motion)) + 0.5) / 25.0
+        median = float(np.median(result.motion[(t >= 2.5) & (t < 4.0), MOTION_INDEX[channel]]))
+        sides.append(action["side"])
+        assert (median if action["side"] == "left" else -median) > 3, (seed, action["side"], median)
+    assert set(sides) == {"left", "right"}, sides
+
+
 def test_mirror_sampling_performs_a_side_the_verb_was_trained_with_only_the_other_way(pipe, speech):
     """Training has "cocks her head to the right" but not "... to the left" (a held-out phrasing). The weights alone
     tie "cocks" to the right and hardly tilt for the left; mirror sampling (the default) tilts left, about as far

@@ -145,23 +145,26 @@ class Reading:
             )
         return None
 
-    def with_sides(self, pick) -> Reading:
-        """This reading with a side for each turn, tilt or glance that names none (``pick()`` -> "left" | "right"),
-        and ``performed``: the text with those clauses completed (``text.with_side``)."""
+    def with_side(self, side: str) -> Reading:
+        """This reading with ``side`` ("left" | "right") for each turn, tilt or glance that names none (one side for
+        the phase: "tilts her head and looks away" goes one way), and ``performed``: the text with those clauses
+        completed (``text.with_side``)."""
         from .text import with_side
 
         if self.status != "ok" or not any(a.side == "either" and a.action in SIDE_PICKED for a in self.actions):
             return self
-        text, actions = self.text, []
-        for a in self.actions:
+        text, actions, pos = self.text, [], 0
+        for a in self.actions:  # in the text's order: each clause is searched for after the previous one
+            at = text.find(a.clause, pos) if a.clause else -1
             if a.side == "either" and a.action in SIDE_PICKED:
-                a = replace(a, side=pick(), side_picked=True)
-                at = text.find(a.clause) if a.clause else -1
+                a = replace(a, side=side, side_picked=True)
                 if at < 0:  # not expected (clauses are substrings): complete the whole text instead
                     text = with_side(text, a.side)
                 else:
-                    end = at + len(a.clause)
-                    text = text[:at] + with_side(a.clause, a.side) + text[end:]
+                    completed = with_side(a.clause, a.side)
+                    text = text[:at] + completed + text[at + len(a.clause) :]
+                    at += len(completed) - len(a.clause)
+            pos = at + len(a.clause) if at >= 0 else pos
             actions.append(a)
         return replace(self, actions=tuple(actions), performed=text)
 
@@ -324,8 +327,8 @@ def pick_sides(plan, readings: list[Reading], seed: int):
     the readings say so. The side is drawn from ``seed`` and the phase's index, so another seed may pick the other."""
     phases, out = [], []
     for i, (phase, reading) in enumerate(zip(plan.phases, readings, strict=True)):
-        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, i])
-        reading = reading.with_sides(lambda rng=rng: ("left", "right")[int(rng.integers(2))])
+        side = ("left", "right")[int(np.random.default_rng([int(seed) & 0xFFFFFFFF, i]).integers(2))]
+        reading = reading.with_side(side)
         out.append(reading)
         phases.append(replace(phase, text=reading.performed) if reading.performed else phase)
     return replace(plan, phases=tuple(phases)), out

@@ -87,6 +87,10 @@ def test_a_turn_that_names_no_side_gets_one_from_the_seed_and_says_which():
         assert performed.phases[2:] == plan.phases[2:] and picked[2:] == readings[2:]  # named sides, no sides
         sides.add(turn.side)
     assert sides == {"left", "right"}  # another seed may pick the other side
+    (both,) = read_phases(["tilts her head and looks away"])
+    (picked,) = pick_sides(PhasePlan("", (Phase(0, 1, both.text),)), [both], 0)[1]
+    (side,) = {a.side for a in picked.actions}  # one side for the phase
+    assert picked.performed == f"tilts her head to the {side} and looks away to the {side}"
 
 
 @pytest.mark.parametrize("text,kind", [("waves his hand", "hands"), ("walks to the door", "walking")])

@@ -25,14 +25,14 @@ def add_train_parser(sub) -> None:
     p.add_argument(
         "--data-only",
         action="store_true",
-        help="only synthesise (or check) the training data, with one worker, and exit (e.g. stage 2's data while "
-        "stage 1 trains on the other core)",
+        help="only synthesise (or check) the training data and encode its texts (cached in the data folder), "
+        "with one worker, and exit (e.g. stage 2's data while stage 1 trains on the other core)",
     )
     p.set_defaults(run=run_train)
 
 
 def run_train(args) -> int:
-    from .train import TrainConfig, ensure_dataset, train
+    from .train import TrainConfig, prepare_data, train
 
     config = args.config or DEFAULT_CONFIGS[args.stage]
     if not Path(config).is_file():
@@ -55,7 +55,7 @@ def run_train(args) -> int:
     }
     cfg = TrainConfig.from_toml(config, stage=args.stage, **overrides)
     if args.data_only:
-        print(f"stage {cfg.stage} data: {ensure_dataset(cfg, workers=1)}")
+        print(f"stage {cfg.stage} data: {prepare_data(cfg, workers=1)}")
         return 0
     out = train(cfg)
     print(f"stage {cfg.stage} checkpoint: {out}")

@@ -523,6 +523,30 @@ def _train_step(accelerator, model, ema: MotionDiT, optimizer, bank: ClipBank, r
     return float(loss.detach())
 
 
+def clip_bank(cfg: TrainConfig, data_dir: Path) -> ClipBank:
+    """The run's clips, audio features and encoded texts (their encodings cached in ``data_dir``:
+    ``encode_texts_cached``), as ``train`` holds them."""
+    return ClipBank(
+        data_dir,
+        cfg.stage,
+        text_variants=cfg.text_variants if cfg.stage == 2 else 0,
+        seed=cfg.seed,
+        label_weights=cfg.label_weights,
+        token_dropout=cfg.token_dropout,
+        mirror=cfg.stage == 2 and cfg.mirror > 0,
+        combination_weight=cfg.combination_weight,
+        clause_tokens=cfg.text_clause_tokens,
+    )
+
+
+def prepare_data(cfg: TrainConfig, workers: int = 1) -> Path:
+    """Synthesise (or check) the run's data and encode its texts into the data folder's cache, so that ``train``
+    of the same config starts at once (the shipped recipe does this for stage 2 while stage 1 trains)."""
+    data_dir = ensure_dataset(cfg, workers=workers)
+    clip_bank(cfg, data_dir)
+    return data_dir
+
+
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) one stage. Returns the checkpoint folder with ``transformer/`` and ``scheduler/``."""
     from accelerate import Accelerator
@@ -538,17 +562,7 @@ def train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out_dir)  # only once the data is known good: a refused run leaves no empty run folder
     out.mkdir(parents=True, exist_ok=True)
     t_load = time.perf_counter()
-    bank = ClipBank(
-        data_dir,
-        cfg.stage,
-        text_variants=cfg.text_variants if cfg.stage == 2 else 0,
-        seed=cfg.seed,
-        label_weights=cfg.label_weights,
-        token_dropout=cfg.token_dropout,
-        mirror=cfg.stage == 2 and cfg.mirror > 0,
-        combination_weight=cfg.combination_weight,
-        clause_tokens=cfg.text_clause_tokens,
-    )
+    bank = clip_bank(cfg, data_dir)
     accelerator.print(f"{len(bank)} clips, {len(bank.text)} texts loaded in {time.perf_counter() - t_load:.1f} s")
 
     torch.manual_seed(cfg.seed)

@@ -7,10 +7,9 @@ states ("with her head tilted to the left"), noun phrases ("a nod") and the seco
 data, ``actions.toml`` (read with ``tomllib``). Turns, tilts and glances also have phrasings that name no side
 ("turns her head away"): drawn for either side's label, which the text then names (``text.with_side``: "... away
 to the left"), as the pipeline completes a user's text that names no side; ``ActionPart.side_stated`` is False for
-them. Phrasings are split
-deterministically (by a hash of the text) into a training set and a held-out set that is never used for training,
-and so are some modifier words and base prompt templates. The generator picks the text, but always knows the label
-and parameters it stands for.
+them. Phrasings are split deterministically (by a hash of the text) into a training set and a held-out set that is
+never used for training, and so are some modifier words and base prompt templates. The generator picks the text,
+but always knows the label and parameters it stands for.
 
 Left and right are the **subject's own** (stage directions: "turns to her left"). Seen from the camera that is
 the image's right, so ``turn_left`` is ``head_yaw > 0``, ``tilt_left`` is ``head_roll > 0`` (clockwise in the

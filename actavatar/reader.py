@@ -331,7 +331,8 @@ def pick_sides(plan, readings: list[Reading], seed: int):
         reading = reading.with_side(side)
         out.append(reading)
         phases.append(replace(phase, text=reading.performed) if reading.performed else phase)
-    return replace(plan, phases=tuple(phases)), out
+    changed = any(r.performed for r in out)  # else the plan itself, already validated
+    return (replace(plan, phases=tuple(phases)) if changed else plan), out
 
 
 _DEFAULT: PhaseReader | None = None

@@ -126,6 +126,13 @@ def _identity(video: Path, portrait_desc: np.ndarray, others: list[np.ndarray], 
     return {"own": own, "others": other}
 
 
+def generate_options(cfg) -> dict:
+    """The sampling settings of an evaluation config (``EvalConfig``, ``RealSpeechConfig``) as ``generate`` takes
+    them."""
+    keys = ("steps", "guidance_min_sigma", "text_guidance", "audio_guidance", "mirror_sampling", "size", "paca")
+    return {**{k: getattr(cfg, k) for k in keys}, "schedule": cfg.schedule, "checkpoint": cfg.checkpoint}
+
+
 def track_clip(
     cfg: EvalConfig,
     portrait: Path,
@@ -149,23 +156,7 @@ def track_clip(
     if cfg.checkpoint == "ground-truth":
         motion = reference
     else:
-        motion = generate(
-            portrait,
-            wav,
-            plan,
-            out=None,
-            steps=cfg.steps,
-            guidance_min_sigma=cfg.guidance_min_sigma,
-            text_guidance=cfg.text_guidance,
-            audio_guidance=cfg.audio_guidance,
-            mirror_sampling=cfg.mirror_sampling,
-            seed=index,
-            fps=fps,
-            size=cfg.size,
-            paca=cfg.paca,
-            schedule=cfg.schedule,
-            checkpoint=cfg.checkpoint,
-        ).motion
+        motion = generate(portrait, wav, plan, out=None, seed=index, fps=fps, **generate_options(cfg)).motion
     renderer = PortraitRenderer(load_portrait(portrait), face, size=cfg.size)
     padded = np.concatenate([np.zeros((lead, motion.shape[1]), np.float32), motion]).astype(np.float32)
     write_video(renderer.render_all(padded), video, fps, num_frames=len(padded))

@@ -305,28 +305,12 @@ def _score_pass(cfg, item, audio: _ItemAudio, portrait: Path, k: int, pass_name,
     of the per-file results."""
     from ..api import generate
     from ..render import extract_motion
+    from .evaluate import generate_options
 
     lead = max(0, int(cfg.neutral_lead_frames))
     stem = f"{item['clip']}@{item['condition']}@{pass_name}"
     mp4, report = out_dir / f"{stem}.mp4", out_dir / f"{stem}.json"
-    result = generate(
-        portrait,
-        audio.path,
-        plan,
-        out=mp4,
-        report=report,
-        steps=cfg.steps,
-        seed=k,
-        fps=cfg.fps,
-        size=cfg.size,
-        text_guidance=cfg.text_guidance,
-        audio_guidance=cfg.audio_guidance,
-        guidance_min_sigma=cfg.guidance_min_sigma,
-        mirror_sampling=cfg.mirror_sampling,
-        paca=cfg.paca,
-        schedule=cfg.schedule,
-        checkpoint=cfg.checkpoint,
-    )
+    result = generate(portrait, audio.path, plan, out=mp4, report=report, seed=k, fps=cfg.fps, **generate_options(cfg))
     track = extract_motion(
         _tracking_video(mp4, lead_video, tmp / "track.mkv"), calibrated=True
     )  # our renderer's pixels: undo mediapipe's measured under-reading, as evaluate.py does

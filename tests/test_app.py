@@ -112,8 +112,9 @@ def test_generate_end_to_end(client):
     # 6.3 s at 25 fps is two windows of 4 denoising steps each: counted as a person reads it, never "step 5/8".
     # (Once the first frames render, the bar follows rendering: the later windows finish meanwhile.)
     denoising = [d for d in seen if d.startswith("Denoising")]
-    assert all(re.fullmatch(r"Denoising: window [12]/2, step [1-4]/4", d) for d in denoising), denoising
-    assert denoising and denoising[0] == "Denoising: window 1/2, step 1/4", denoising
+    # (The client's status is polled, so a loaded machine can skip some steps: every label seen is checked; the exact
+    # sequence is test_streaming's.)
+    assert denoising and all(re.fullmatch(r"Denoising: window [12]/2, step [1-4]/4", d) for d in denoising), denoising
     assert all(d == "Loading the model (first run only)" for d in seen if d.startswith("Loading")), seen
     video_path = Path(video["video"] if isinstance(video, dict) else video)
     assert video_path.stat().st_size > 10_000 and video_path.suffix == ".mp4"

@@ -45,6 +45,9 @@ def test_speech_window_is_the_best_covered_window():
     start, end, coverage = speech_window(words, 4.0, 1.5)
     assert (start, end) == (1.95, 3.45) and coverage == pytest.approx((0.5 + 0.4 + 0.35) / 1.5)
     assert speech_window(words, 1.0, 2.0)[2] == 0.0  # no window fits a 1 s clip
+    # Speech up to the end of a clip whose length is no whole millisecond: the window still ends inside it.
+    start, end, _ = speech_window([[2.06, 4.5, "word"]], 4.50887, 2.5)
+    assert (start, end) == (2.008, 4.508)
 
 
 def test_each_phase_goes_on_its_own_clip_over_speech(pool):

@@ -233,6 +233,39 @@ def test_label_weights_draw_clips_with_that_action_more_often(tmp_path, data_dir
         train(tiny(tmp_path, data_dir, stage=2, combination_weight=0.0))
 
 
+def test_text_cache_encodes_only_the_texts_no_earlier_list_holds(tmp_path, monkeypatch):
+    import torch
+
+    from actavatar.text import default_text_encoder
+    from actavatar.training import train as train_module
+
+    encoder, asked = default_text_encoder(), []
+
+    class Counting:
+        def encode(self, texts):
+            asked.extend(texts)
+            return encoder.encode(texts)
+
+    monkeypatch.setattr(train_module, "default_text_encoder", lambda: Counting())
+    first = train_module.encode_texts_cached(["nods twice", "smiles", "looks up"], tmp_path)
+    assert sorted(asked) == ["looks up", "nods twice", "smiles"]
+    asked.clear()
+    # Another list (another seed's variants): only its new text is encoded, the shared ones come from the first file.
+    second = train_module.encode_texts_cached(["smiles", "winks", "nods twice"], tmp_path)
+    assert asked == ["winks"]
+    assert torch.equal(second["smiles"], first["smiles"]) and torch.equal(second["nods twice"], first["nods twice"])
+    fresh = encoder.encode(["winks"])[0][0, : second["winks"].shape[0]].half()
+    assert torch.equal(second["winks"], fresh)
+    # The same list again reads its own file; a damaged file is rebuilt, not trusted.
+    asked.clear()
+    assert torch.equal(train_module.encode_texts_cached(["smiles", "winks", "nods twice"], tmp_path)["winks"], fresh)
+    assert asked == []
+    for path in tmp_path.glob(".text-states-*.safetensors"):
+        path.write_bytes(b"not a safetensors file")
+    again = train_module.encode_texts_cached(["smiles", "winks", "nods twice"], tmp_path)
+    assert sorted(asked) == ["nods twice", "smiles", "winks"] and torch.equal(again["winks"], fresh)
+
+
 def test_token_dropout_never_hides_a_direction_word(tmp_path, data_dir):
     from actavatar.text import default_text_encoder
     from actavatar.training.train import ClipBank, direction_tokens, encode_texts_cached

@@ -50,7 +50,8 @@ def speech_window(words: list, duration: float, seconds: float) -> tuple[float, 
     (``[[start, end, word], ...]``), starting at a word onset (earliest on ties); coverage 0 if none fits."""
     best = (0.0, 0.0, 0.0)
     for onset, _, _ in words:
-        start = round(min(max(0.0, float(onset) - 0.05), duration - seconds), 3)
+        # To the millisecond, never later than ``duration - seconds``: the window must end inside the audio.
+        start = min(round(max(0.0, float(onset) - 0.05), 3), math.floor((duration - seconds) * 1000) / 1000)
         if start < 0:
             break
         end = start + seconds

@@ -285,40 +285,74 @@ class ClipBank:
         return with_pooled(states, clauses) if cfg.text_pooled_token else states
 
 
+_TEXT_ENCODING = "all-MiniLM-L6-v2"
+
+
 def encode_texts_cached(texts: list[str], cache_dir: Path) -> dict[str, torch.Tensor]:
-    """MiniLM token states (fp16) of ``texts``, cached in ``cache_dir`` (one safetensors file per distinct text
-    list and encoding, written atomically): re-runs on the same data (resumes, ablation rows) skip the encoding."""
+    """MiniLM token states (fp16) of ``texts``, cached in ``cache_dir``: one safetensors file per distinct text list
+    and encoding, written atomically, that lists its texts. A re-run on the same list (a resume, an ablation row)
+    reads its file; another list (another seed's text variants) takes the texts it shares with earlier files from
+    them and encodes only the rest."""
     import hashlib
 
-    from safetensors.torch import load_file, save_file
-
-    encoding = "all-MiniLM-L6-v2"
-    digest = hashlib.sha1("\n".join([encoding, *texts]).encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha1("\n".join([_TEXT_ENCODING, *texts]).encode("utf-8")).hexdigest()[:16]
     path = cache_dir / f".text-states-{digest}.safetensors"
-    if path.is_file():
-        try:
-            data = load_file(path)
-            states, offsets = data["states"], data["offsets"].tolist()
-            if len(offsets) == len(texts) + 1:
-                return {t: states[offsets[i] : offsets[i + 1]] for i, t in enumerate(texts)}
-        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
-            pass
-    encoder = default_text_encoder()
-    out: dict[str, torch.Tensor] = {}
-    for i in range(0, len(texts), 256):
-        chunk = texts[i : i + 256]
-        states, mask = encoder.encode(chunk)
-        for j, t in enumerate(chunk):
-            out[t] = states[j, : int(mask[j].sum())].half()
+    exact = _read_text_states(path, texts)
+    if exact is not None:
+        return exact
+    out = _cached_text_states(cache_dir, set(texts))
+    missing = [t for t in texts if t not in out]
+    if missing:
+        encoder = default_text_encoder()
+        for i in range(0, len(missing), 256):
+            chunk = missing[i : i + 256]
+            states, mask = encoder.encode(chunk)
+            for j, t in enumerate(chunk):
+                out[t] = states[j, : int(mask[j].sum())].half()
     if texts:
-        lengths = torch.tensor([0] + [out[t].shape[0] for t in texts])
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            save_file({"states": torch.cat([out[t] for t in texts]), "offsets": lengths.cumsum(0)}, tmp)
-            os.replace(tmp, path)
-        except OSError:  # read-only data folder: train without the cache
-            tmp.unlink(missing_ok=True)
-    return out
+        _write_text_states(path, texts, out)
+    return {t: out[t] for t in texts}
+
+
+def _read_text_states(path: Path, texts: list[str] | None = None) -> dict[str, torch.Tensor] | None:
+    """The states of a cache file, by text (``texts``: its text list, for files that do not list their own), or
+    None if it is missing, damaged or of another list: a damaged cache is rebuilt, never trusted."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, "pt") as f:
+            listed = (f.metadata() or {}).get("texts")
+            names = json.loads(listed) if listed is not None else texts
+            states, offsets = f.get_tensor("states"), f.get_tensor("offsets").tolist()
+    except Exception:  # noqa: BLE001 - missing or unreadable
+        return None
+    if names is None or (texts is not None and names != texts) or len(offsets) != len(names) + 1:
+        return None
+    return {t: states[offsets[i] : offsets[i + 1]] for i, t in enumerate(names)}
+
+
+def _cached_text_states(cache_dir: Path, wanted: set[str]) -> dict[str, torch.Tensor]:
+    """Whatever of ``wanted`` the cache files in ``cache_dir`` that list their texts already hold."""
+    found: dict[str, torch.Tensor] = {}
+    for path in sorted(cache_dir.glob(".text-states-*.safetensors")):
+        if len(found) == len(wanted):
+            break
+        states = _read_text_states(path) or {}
+        found.update({t: s for t, s in states.items() if t in wanted and t not in found})
+    return found
+
+
+def _write_text_states(path: Path, texts: list[str], states: dict[str, torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    lengths = torch.tensor([0] + [states[t].shape[0] for t in texts])
+    tmp = path.with_name(path.name + ".tmp")
+    tensors = {"states": torch.cat([states[t] for t in texts]), "offsets": lengths.cumsum(0)}
+    try:
+        save_file(tensors, tmp, metadata={"encoding": _TEXT_ENCODING, "texts": json.dumps(texts)})
+        os.replace(tmp, path)
+    except OSError:  # read-only data folder: train without the cache
+        tmp.unlink(missing_ok=True)
 
 
 def _pad(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

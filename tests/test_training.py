@@ -265,6 +265,20 @@ def test_text_cache_encodes_only_the_texts_no_earlier_list_holds(tmp_path, monke
     again = train_module.encode_texts_cached(["smiles", "winks", "nods twice"], tmp_path)
     assert sorted(asked) == ["nods twice", "smiles", "winks"] and torch.equal(again["winks"], fresh)
 
+    # A file written before files listed their texts is read for its own list, and then lists them.
+    from safetensors.torch import load_file, save_file
+
+    for path in tmp_path.glob(".text-states-*.safetensors"):
+        path.unlink()
+    train_module.encode_texts_cached(["smiles", "winks", "nods twice"], tmp_path)
+    (path,) = tmp_path.glob(".text-states-*.safetensors")
+    save_file(load_file(path), path)  # the same tensors, no metadata
+    asked.clear()
+    train_module.encode_texts_cached(["smiles", "winks", "nods twice"], tmp_path)
+    assert asked == []
+    train_module.encode_texts_cached(["winks", "yawns"], tmp_path)
+    assert asked == ["yawns"]
+
 
 def test_token_dropout_never_hides_a_direction_word(tmp_path, data_dir):
     from actavatar.text import default_text_encoder

@@ -297,8 +297,10 @@ def encode_texts_cached(texts: list[str], cache_dir: Path) -> dict[str, torch.Te
 
     digest = hashlib.sha1("\n".join([_TEXT_ENCODING, *texts]).encode("utf-8")).hexdigest()[:16]
     path = cache_dir / f".text-states-{digest}.safetensors"
-    exact = _read_text_states(path, texts)
+    exact, listed = _read_text_states(path, texts)
     if exact is not None:
+        if not listed:  # a file of an older version, which did not list its texts: list them for other lists
+            _write_text_states(path, texts, exact)
         return exact
     out = _cached_text_states(cache_dir, set(texts))
     missing = [t for t in texts if t not in out]
@@ -314,9 +316,10 @@ def encode_texts_cached(texts: list[str], cache_dir: Path) -> dict[str, torch.Te
     return {t: out[t] for t in texts}
 
 
-def _read_text_states(path: Path, texts: list[str] | None = None) -> dict[str, torch.Tensor] | None:
-    """The states of a cache file, by text (``texts``: its text list, for files that do not list their own), or
-    None if it is missing, damaged or of another list: a damaged cache is rebuilt, never trusted."""
+def _read_text_states(path: Path, texts: list[str] | None = None) -> tuple[dict[str, torch.Tensor] | None, bool]:
+    """(the states of a cache file by text, or None if it is missing, damaged or of another list; whether the file
+    lists its texts). ``texts``: the file's text list, for a file that does not list its own. A damaged cache is
+    rebuilt, never trusted."""
     from safetensors import safe_open
 
     try:
@@ -325,10 +328,10 @@ def _read_text_states(path: Path, texts: list[str] | None = None) -> dict[str, t
             names = json.loads(listed) if listed is not None else texts
             states, offsets = f.get_tensor("states"), f.get_tensor("offsets").tolist()
     except Exception:  # noqa: BLE001 - missing or unreadable
-        return None
+        return None, False
     if names is None or (texts is not None and names != texts) or len(offsets) != len(names) + 1:
-        return None
-    return {t: states[offsets[i] : offsets[i + 1]] for i, t in enumerate(names)}
+        return None, False
+    return {t: states[offsets[i] : offsets[i + 1]] for i, t in enumerate(names)}, listed is not None
 
 
 def _cached_text_states(cache_dir: Path, wanted: set[str]) -> dict[str, torch.Tensor]:
@@ -337,7 +340,7 @@ def _cached_text_states(cache_dir: Path, wanted: set[str]) -> dict[str, torch.Te
     for path in sorted(cache_dir.glob(".text-states-*.safetensors")):
         if len(found) == len(wanted):
             break
-        states = _read_text_states(path) or {}
+        states = _read_text_states(path)[0] or {}
         found.update({t: s for t, s in states.items() if t in wanted and t not in found})
     return found
 
